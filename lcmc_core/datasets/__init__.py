@@ -8,8 +8,10 @@ from __future__ import annotations
 from typing import Callable
 
 from .base import MultiLabelDataset
+from .layout import DatasetFormatError, DatasetLayoutError, ImageCheckError
 
-__all__ = ["MultiLabelDataset", "load", "available", "register"]
+__all__ = ["MultiLabelDataset", "load", "available", "register", "DatasetLayoutError",
+           "DatasetFormatError", "ImageCheckError"]
 
 _LOADERS: dict[str, Callable[..., MultiLabelDataset]] = {}
 
@@ -39,3 +41,4 @@ def load(name: str, root=None, split: str = "test", **options) -> MultiLabelData
 def _import_loaders():
     # Loaders register themselves on import; imported lazily to keep `import lcmc_core` light.
     from . import emoji_voc  # noqa: F401
+    from . import coco2014, nuswide, voc2007  # noqa: F401
