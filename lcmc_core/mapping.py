@@ -147,6 +147,7 @@ def score_images(classifier_weight_or_fn, global_emb, local_emb=None, memory=Non
         memory = _as_float_tensor(memory, "memory")
 
     with torch.no_grad():
+        g = g.float()
         if memory is not None and map_global:
             g = cross_modal_map(g, memory, temperature, alpha)
         global_logits = fn(g)
@@ -157,7 +158,7 @@ def score_images(classifier_weight_or_fn, global_emb, local_emb=None, memory=Non
         if loc is not None:
             parts = []
             for start in range(0, n, int(image_chunk)):
-                x = loc[start:start + image_chunk]
+                x = loc[start:start + image_chunk].float()  # caches store local features in float16
                 if memory is not None and map_local:
                     x = cross_modal_map(x, memory, temperature, alpha)
                 parts.append(fn(x).amax(dim=1))

@@ -20,3 +20,14 @@ def smoke_clip(smoke_spec):
     """A smoke-size toy CLIP, trained once per test session and loaded through open_clip."""
     from lcmc_core import toyclip
     return toyclip.load_toy_clip(smoke_spec, progress=False)
+
+
+@pytest.fixture(scope="session")
+def smoke_comparison(smoke_clip):
+    """run_comparison on 96 test scenes with a small corpus and short training (seconds)."""
+    from lcmc_core import datasets, pipeline
+    from lcmc_core.classifier import TrainConfig
+    ds = datasets.load("emoji-voc", split="test", n=96)
+    cfg = pipeline.MethodConfig(corpus_size=300, prompt_copies=2, n_boot=20,
+                                classifier=TrainConfig(epochs=3, batch_size=64, warmup_epochs=1))
+    return pipeline.run_comparison(smoke_clip, ds, cfg, progress=False)

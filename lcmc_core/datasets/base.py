@@ -1,6 +1,7 @@
 """The multi-label dataset object shared by every benchmark (toy and real)."""
 from __future__ import annotations
 
+import hashlib
 from typing import Callable, Sequence
 
 import numpy as np
@@ -46,6 +47,19 @@ class MultiLabelDataset:
         if not -len(self) <= i < len(self):
             raise IndexError(f"dataset {self.name!r} ({self.split}) has {len(self)} images; index {i} is out of range")
         return self._image_loader(int(i) % len(self))
+
+    def subset(self, indices) -> "MultiLabelDataset":
+        """The dataset restricted to ``indices`` (in that order), e.g. a fixed random sample."""
+        idx = [int(i) for i in np.asarray(indices).reshape(-1)]
+        for i in idx:
+            if not 0 <= i < len(self):
+                raise IndexError(f"subset of dataset {self.name!r}: index {i} out of range 0..{len(self) - 1}")
+        info = dict(self.info, subset=hashlib.sha256(",".join(map(str, idx)).encode()).hexdigest()[:16])
+        return MultiLabelDataset(
+            self.name, self.split, self.classnames, self.labels[idx], lambda j: self._image_loader(idx[j]),
+            image_ids=[self.image_ids[i] for i in idx],
+            image_paths=[self.image_paths[i] for i in idx] if self.image_paths is not None else None,
+            label_set=self.label_set, info=info)
 
     def __getitem__(self, i: int):
         return self.image(i), self.labels[i]
