@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 reproduce: $(STAMP)
-	$(PY) -m lcmc_core reproduce --profile $(PROFILE)
+	$(PY) -m lcmc_core reproduce --profile $(PROFILE) $(if $(ROOT),--root $(ROOT)) $(ARGS)
 
 test: $(STAMP)
 	$(PY) -m pytest -q -ra
