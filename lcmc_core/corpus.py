@@ -418,13 +418,16 @@ class _FixedRng:
 
 
 def get_generator(generator: Union[str, SentenceGenerator], label_set: LabelSetLike,
-                  seed: int = 0) -> SentenceGenerator:
-    """Return a generator instance: ``"template"`` makes a :class:`TemplateGenerator`; instances pass through."""
+                  seed: int = 0, **options) -> SentenceGenerator:
+    """Return a generator instance: ``"template"``, ``"openai"`` or ``"transformers"`` (built with ``options``, see :mod:`lcmc_core.llm`); instances pass through."""
     if isinstance(generator, str):
-        if generator == "template":
+        if generator == "template" and not options:
             return TemplateGenerator(label_set, seed)
-        raise ValueError(f"unknown generator {generator!r}; expected 'template' or a SentenceGenerator "
-                         f"instance (LLM generators are constructed by the caller)")
+        if generator in ("template", "openai", "transformers"):
+            from .llm import make_generator  # imported lazily: LLM clients are not needed offline
+            return make_generator(generator, label_set, seed, **options)
+        raise ValueError(f"unknown generator {generator!r}; expected 'template', 'openai', 'transformers' "
+                         f"or a SentenceGenerator instance")
     if not callable(getattr(generator, "generate", None)):
         raise TypeError(f"generator must be 'template' or have a generate(requests) method, got "
                         f"{type(generator).__name__}")
@@ -642,10 +645,16 @@ def _parse_record(rec, ls: LabelSet, where: str):
 def corpus_from_records(records: Iterable[dict], label_set: LabelSetLike,
                         origin: str = "<records>") -> Corpus:
     """Return a :class:`Corpus` from in-memory records (validated like :func:`read_corpus`)."""
+    return _corpus_from_numbered(((f"{origin}: record {n}", rec) for n, rec in enumerate(records, 1)),
+                                 label_set, origin)
+
+
+def _corpus_from_numbered(items: Iterable[tuple[str, dict]], label_set: LabelSetLike, origin: str) -> Corpus:
+    """Validate (where, record) pairs into a Corpus; ``where`` names the record in errors."""
     ls = get_label_set(label_set)
     texts, rows, sources, requested = [], [], [], []
-    for n, rec in enumerate(records, 1):
-        text, ids, source, req = _parse_record(rec, ls, f"{origin}: record {n}")
+    for where, rec in items:
+        text, ids, source, req = _parse_record(rec, ls, where)
         texts.append(text)
         rows.append(ids)
         sources.append(source)
@@ -672,18 +681,8 @@ def _iter_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
 def read_corpus(path: Union[str, os.PathLike], label_set: LabelSetLike) -> Corpus:
     """Read a JSON Lines corpus; errors name the file and line (bad JSON, unknown labels, bad fields)."""
     path = Path(path)
-    ls = get_label_set(label_set)
-    texts, rows, sources, requested = [], [], [], []
-    for lineno, rec in _iter_jsonl(path):
-        text, ids, source, req = _parse_record(rec, ls, f"{path}:{lineno}")
-        texts.append(text)
-        rows.append(ids)
-        sources.append(source)
-        requested.append(req)
-    targets = np.zeros((len(texts), len(ls)), dtype=np.int8)
-    for r, ids in enumerate(rows):
-        targets[r, ids] = 1
-    return Corpus(texts, targets, sources, ls, requested, str(path))
+    return _corpus_from_numbered(((f"{path}:{lineno}", rec) for lineno, rec in _iter_jsonl(path)),
+                                 label_set, str(path))
 
 
 def completed_indices(path: Union[str, os.PathLike]) -> set[int]:
