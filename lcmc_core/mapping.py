@@ -102,6 +102,11 @@ def cross_modal_map(emb, memory, temperature: float = 0.01, alpha: float = 0.7,
     return out.reshape(emb.shape)
 
 
+def _upcast_half(x: torch.Tensor) -> torch.Tensor:
+    """float16/bfloat16 to float32 (the mapping's softmax at temperature 0.01 needs the range); others unchanged."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
 def _classifier_fn(classifier) -> Callable[[torch.Tensor], torch.Tensor]:
     """Turn a (C, D) weight matrix or a callable (e.g. an nn.Module) into ``x -> logits``."""
     if callable(classifier) and not isinstance(classifier, (torch.Tensor, np.ndarray)):
@@ -147,7 +152,7 @@ def score_images(classifier_weight_or_fn, global_emb, local_emb=None, memory=Non
         memory = _as_float_tensor(memory, "memory")
 
     with torch.no_grad():
-        g = g.float()
+        g = _upcast_half(g)
         if memory is not None and map_global:
             g = cross_modal_map(g, memory, temperature, alpha)
         global_logits = fn(g)
@@ -158,7 +163,7 @@ def score_images(classifier_weight_or_fn, global_emb, local_emb=None, memory=Non
         if loc is not None:
             parts = []
             for start in range(0, n, int(image_chunk)):
-                x = loc[start:start + image_chunk].float()  # caches store local features in float16
+                x = _upcast_half(loc[start:start + image_chunk])  # caches store local features in float16
                 if memory is not None and map_local:
                     x = cross_modal_map(x, memory, temperature, alpha)
                 parts.append(fn(x).amax(dim=1))
