@@ -304,6 +304,22 @@ def _check_kernel(kernel_name: str) -> None:
 # running
 # ---------------------------------------------------------------------------------------------
 
+def check_dataset(params: Mapping[Path, dict]) -> None:
+    """Before any notebook runs: load a real dataset once so that a missing or broken copy is reported in full."""
+    from .datasets import DatasetFormatError, DatasetLayoutError, ImageCheckError, load
+
+    for p in params.values():
+        name = p.get("dataset")
+        if not name or name == "emoji-voc":
+            continue
+        try:
+            load(name, p.get("data_root") or None, split="test", missing=p.get("missing_images", "fail"))
+        except (DatasetLayoutError, DatasetFormatError, ImageCheckError, ValueError) as exc:
+            raise ConfigError(f"dataset {name!r} at data_root={p.get('data_root')!r} is not usable; no notebook "
+                              f"was run.\n{exc}") from None
+        return  # every notebook of a run uses the same dataset
+
+
 def reproduce(profile: Union[str, os.PathLike, Profile], only: Iterable[Union[str, int]] | None = None,
               out: Union[str, os.PathLike, None] = None, overrides: Mapping[str, Any] | None = None,
               notebooks_dir: Union[str, os.PathLike, None] = None, progress: bool = True,
@@ -321,6 +337,7 @@ def reproduce(profile: Union[str, os.PathLike, Profile], only: Iterable[Union[st
     prof, out_dir, selected, params = plan(profile, only, out, overrides, notebooks_dir)
     kernel = kernel_name or "python3"
     _check_kernel(kernel)
+    check_dataset(params)
     nb_folder = selected[0].parent if selected else Path(notebooks_dir or default_notebooks_dir())
 
     executed_dir = out_dir / "executed"

@@ -197,3 +197,25 @@ def test_root_is_a_shortcut_for_data_root():
 
 def test_git_info_tolerates_no_git(tmp_path):
     assert rp.git_info(tmp_path) == {"commit": None, "dirty": None}
+
+
+def test_missing_real_dataset_is_reported_before_any_notebook(tmp_path):
+    from pathlib import Path as _P
+
+    from lcmc_core.config import ConfigError
+    from lcmc_core.reproduce import check_dataset
+    with pytest.raises(ConfigError) as info:
+        check_dataset({_P("01.ipynb"): {"dataset": "voc2007", "data_root": str(tmp_path), "missing_images": "fail"}})
+    msg = str(info.value)
+    assert "no notebook was run" in msg and "VOCtest_06-Nov-2007.tar" in msg
+    assert str(tmp_path / "VOCdevkit" / "VOC2007" / "JPEGImages") in msg
+    check_dataset({_P("01.ipynb"): {"dataset": "emoji-voc", "data_root": ""}})  # the toy world needs no files
+
+
+def test_a_complete_real_dataset_passes_the_check(tmp_path):
+    from pathlib import Path as _P
+
+    from fixtures_datasets import make_coco2014
+    from lcmc_core.reproduce import check_dataset
+    fx = make_coco2014(tmp_path)
+    check_dataset({_P("01.ipynb"): {"dataset": "coco2014", "data_root": str(fx.root), "missing_images": "fail"}})
