@@ -8,38 +8,6 @@ import time
 from pathlib import Path
 
 
-def build_toy_clips(size: str, out_dir: Path, cache=None, progress: bool = True) -> dict:
-    """Build the toy world and every toy CLIP variant, measure them, and write ``toy_clip_metrics.json``."""
-    from . import toyclip
-
-    sizes = toyclip.SIZES[size]
-    report = {"size": size, "variants": {}}
-    for spec in toyclip.toy_clip_specs(size):
-        t0 = time.perf_counter()
-        loaded = toyclip.load_toy_clip(spec, cache, progress=progress)
-        t_build = time.perf_counter() - t0
-        log = toyclip.training_log(spec, cache)
-        t1 = time.perf_counter()
-        metrics = toyclip.evaluate_toy_clip(loaded, spec, sizes["n_heldout"], sizes["n_test"], cache)
-        t_eval = time.perf_counter() - t1
-        report["variants"][spec.variant] = {
-            "spec": log["spec"], "checkpoint_key": log["key"], "metrics": metrics,
-            "seconds": {"world_render": log["seconds_world"], "pretrain": log["seconds_train"],
-                        "build_or_load_this_run": round(t_build, 2), "evaluate": round(t_eval, 2)}}
-        m = metrics
-        print(f"[toy CLIP {spec.variant}] built/loaded in {t_build:.1f}s (pretraining took "
-              f"{log['seconds_train']:.1f}s when trained), evaluated in {t_eval:.1f}s: "
-              f"gap {m['modality_gap']:.3f}, zero-shot mAP {m['zero_shot_map']:.1f} (chance {m['chance_map']:.1f}), "
-              f"i2t R@1 {m['i2t_recall@1']:.1f} / R@5 {m['i2t_recall@5']:.1f}, "
-              f"t2i R@1 {m['t2i_recall@1']:.1f} / R@5 {m['t2i_recall@5']:.1f} (chance R@1 {m['chance_recall@1']:.2f})",
-              flush=True)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "toy_clip_metrics.json"
-    path.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {path}")
-    return report
-
-
 def main(argv=None) -> int:
     """Entry point of ``python -m lcmc_core``."""
     from . import reproduce as reproduce_mod
@@ -52,6 +20,7 @@ def main(argv=None) -> int:
     toy = sub.add_parser("toy-clips", help="build the toy world and every toy CLIP variant; write their metrics")
     toy.add_argument("--size", default="toy", choices=["toy", "smoke"])
     toy.add_argument("--out", default=None, help="output folder (default results/<size>)")
+    toy.add_argument("--seed", type=int, default=0)
     toy.add_argument("--cache", default=None, help="cache folder (default $LCMC_CACHE_DIR or ~/.cache/lcmc)")
     gen = sub.add_parser("generate-corpus", help="generate (or resume) a training corpus with a sentence generator")
     gen.add_argument("--label-set", required=True, help="voc2007 | coco2014 | nuswide | emoji-voc")
@@ -83,7 +52,8 @@ def main(argv=None) -> int:
         return 0 if summary.complete else 3
     if args.command == "toy-clips":
         t0 = time.perf_counter()
-        build_toy_clips(args.size, Path(args.out or Path("results") / args.size), args.cache)
+        from .toyclip import build_variants
+        build_variants(args.size, Path(args.out or Path("results") / args.size), seed=args.seed, cache=args.cache)
         print(f"toy-clips --size {args.size}: done in {time.perf_counter() - t0:.1f}s")
     return 0
 

@@ -154,6 +154,11 @@ class Experiment:
     def comparison(self, progress: bool = True, **overrides):
         """Run (or reuse from the caches) CoMC and every baseline on the test set."""
         if not self.corpus_complete():
+            if self.corpus_generator != "template":
+                raise RuntimeError(
+                    f"the {self.corpus_generator} corpus at {self.corpus_path} is not complete; finish it first "
+                    f"with notebook 01 (python -m lcmc_core reproduce --only 01 with the same llm_* parameters) "
+                    f"or python -m lcmc_core generate-corpus, which resume where generation stopped")
             self.generate_corpus(progress=progress)
         return run_comparison(self.clip, self.test_set, self.method_config(**overrides), progress=progress)
 
@@ -179,7 +184,9 @@ class Experiment:
         else:
             ds = self.test_set.subset(np.arange(min(n, len(self.test_set))))
             captions = [_label_sentence(self.label_set, row) for row in ds.labels]
-        img = extract_image_features(self.clip, ds, local=False, global_pool="clip", progress=False).global_
+        # the global embedding the method scores (attention pool without positional embedding)
+        img = extract_image_features(self.clip, ds, local=False, global_pool=self.method_config().global_pool,
+                                     progress=False).global_
         return img, encode_texts_cached(self.clip, captions, progress=False), captions
 
 

@@ -29,8 +29,8 @@ from .labels import get_label_set
 from .models import MODEL_CONFIG_DIR, LoadedCLIP, load_clip
 
 __all__ = ["ToyCLIPSpec", "VARIANTS", "SIZES", "toy_clip_specs", "cache_dir", "checkpoint_path",
-           "pretrain", "load_toy_clip", "images_to_tensor", "encode_texts", "encode_image_array",
-           "evaluate_toy_clip", "retrieval_recall"]
+           "pretrain", "load_toy_clip", "images_to_tensor", "encode_image_array",
+           "evaluate_toy_clip", "retrieval_recall", "training_log", "build_variants"]
 
 # Bump when the training procedure changes in a way that changes the weights.
 TRAINING_CODE_VERSION = "1"
@@ -262,17 +262,6 @@ def encode_image_array(loaded: LoadedCLIP, images: np.ndarray, batch_size: int =
     return torch.cat(out)
 
 
-@torch.no_grad()
-def encode_texts(loaded: LoadedCLIP, texts: list[str], batch_size: int = 512) -> torch.Tensor:
-    """L2-normalised CLIP text embeddings of a list of strings."""
-    model = loaded.model.eval()
-    out = []
-    for i in range(0, len(texts), batch_size):
-        tokens = loaded.tokenizer(texts[i:i + batch_size]).to(loaded.device)
-        out.append(torch.nn.functional.normalize(model.encode_text(tokens).float(), dim=-1).cpu())
-    return torch.cat(out)
-
-
 def retrieval_recall(image_emb: torch.Tensor, text_emb: torch.Tensor, ks=(1, 5)) -> dict:
     """Image-to-text and text-to-image recall@k (percent) for row-aligned pairs."""
     if image_emb.shape != text_emb.shape:
@@ -293,6 +282,7 @@ def retrieval_recall(image_emb: torch.Tensor, text_emb: torch.Tensor, ks=(1, 5))
 def evaluate_toy_clip(loaded: LoadedCLIP, spec: ToyCLIPSpec, n_heldout: int = 1000, n_test: int = 2000,
                       cache=None) -> dict:
     """Retrieval recall on held-out pairs, zero-shot mAP on the test split, and the modality gap."""
+    from .features import encode_texts
     from .gap import gap_norm
     from .metrics import mean_average_precision
 
@@ -311,7 +301,38 @@ def evaluate_toy_clip(loaded: LoadedCLIP, spec: ToyCLIPSpec, n_heldout: int = 10
         "zero_shot_map": float(mean_average_precision(scores.numpy(), test.labels)),
         "chance_map": float(mean_average_precision(np.random.default_rng(0).random(scores.shape), test.labels)),
         "modality_gap": float(gap_norm(img, txt)),
-        "logit_scale": float(loaded.model.logit_scale.exp()),
+        "logit_scale": loaded.model.logit_scale.exp().item(),
         "n_heldout": n_heldout, "n_test": n_test,
     })
     return metrics
+
+
+def build_variants(size: str, out_dir, seed: int = 0, cache=None, progress: bool = True) -> dict:
+    """Build the toy world and every toy CLIP variant, measure them, and write ``toy_clip_metrics.json``."""
+    sizes = SIZES[size]
+    report = {"size": size, "seed": seed, "variants": {}}
+    for spec in toy_clip_specs(size, seed=seed):
+        t0 = time.perf_counter()
+        loaded = load_toy_clip(spec, cache, progress=progress)
+        t_build = time.perf_counter() - t0
+        log = training_log(spec, cache)
+        t1 = time.perf_counter()
+        metrics = evaluate_toy_clip(loaded, spec, sizes["n_heldout"], sizes["n_test"], cache)
+        t_eval = time.perf_counter() - t1
+        report["variants"][spec.variant] = {
+            "spec": log["spec"], "checkpoint_key": log["key"], "metrics": metrics,
+            "seconds": {"world_render": log["seconds_world"], "pretrain": log["seconds_train"],
+                        "build_or_load_this_run": round(t_build, 2), "evaluate": round(t_eval, 2)}}
+        m = metrics
+        print(f"[toy CLIP {spec.variant}] built/loaded in {t_build:.1f}s (pretraining took "
+              f"{log['seconds_train']:.1f}s when trained), evaluated in {t_eval:.1f}s: "
+              f"gap {m['modality_gap']:.3f}, zero-shot mAP {m['zero_shot_map']:.1f} (chance {m['chance_map']:.1f}), "
+              f"i2t R@1 {m['i2t_recall@1']:.1f} / R@5 {m['i2t_recall@5']:.1f}, "
+              f"t2i R@1 {m['t2i_recall@1']:.1f} / R@5 {m['t2i_recall@5']:.1f} (chance R@1 {m['chance_recall@1']:.2f})",
+              flush=True)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "toy_clip_metrics.json"
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {path}")
+    return report

@@ -90,7 +90,7 @@ def test_interrupted_training_resumes_to_the_same_weights(tmp_path, monkeypatch)
 def test_logit_scale_init_and_freezing(tmp_path):
     spec = _tiny_spec(init_logit_scale=50.0, learn_logit_scale=False)
     loaded = toyclip.load_toy_clip(spec, tmp_path, progress=False)
-    assert float(loaded.model.logit_scale.exp()) == pytest.approx(50.0, rel=1e-5)
+    assert loaded.model.logit_scale.exp().item() == pytest.approx(50.0, rel=1e-5)
     log = toyclip.training_log(spec, tmp_path)
     assert all(h["logit_scale"] == pytest.approx(50.0, rel=1e-5) for h in log["history"])
 
