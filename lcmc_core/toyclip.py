@@ -79,10 +79,12 @@ class ToyCLIPSpec:
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-# The variants the toy profile builds. Only the initial temperature differs: CLIP's own start
-# (1/0.07 = 14.3) gives a small gap; starting at the clamp (100) gives a CLIP-like gap (~0.8-0.9).
+# The variants the toy profile builds. Only the initial temperature differs: starting at the clamp
+# (logit scale 100) gives a CLIP-like gap (~0.8); CLIP's own start (1/0.07 = 14.3) a small gap; 40
+# lies between. They let the notebooks ask how the mapping's effect depends on the gap.
 VARIANTS = {
     "clip-like-gap": dict(init_logit_scale=100.0),
+    "mid-gap": dict(init_logit_scale=40.0),
     "small-gap": dict(init_logit_scale=1 / 0.07),
 }
 
