@@ -66,3 +66,10 @@ def test_checkpoint_file_loads_through_open_clip(tmp_path):
     with torch.no_grad():
         assert torch.equal(a.model.encode_image(x), b.model.encode_image(x))
     assert str(path) in b.weights_id
+
+
+def test_offline_hf_hub_id_raises_weights_unavailable(monkeypatch):
+    monkeypatch.setattr(models, "_hub_reachable", lambda timeout=3.0: False)
+    monkeypatch.setenv("HF_HOME", "/nonexistent-hf-home-for-test")
+    with pytest.raises(models.WeightsUnavailableError, match="hf-hub:timm/vit_base_patch32_clip_224.openai"):
+        models.load_clip("hf-hub:timm/vit_base_patch32_clip_224.openai", pretrained=None)
