@@ -27,6 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .cache import cache_dir, save_torch_atomic
 from .models import LoadedCLIP, has_local_branch
 
 __all__ = ["ImageFeatures", "image_embeddings", "encode_texts", "extract_image_features",
@@ -165,8 +166,6 @@ def extract_image_features(loaded: LoadedCLIP, dataset, *, local: bool = True, g
     """Embed every image of ``dataset`` (global and local), reusing or resuming the on-disk cache."""
     from tqdm.auto import tqdm
 
-    from .toyclip import cache_dir
-
     if local and not has_local_branch(loaded.model):
         raise NotImplementedError(f"model {loaded.name!r} has no local branch (image tower "
                                   f"{type(loaded.model.visual).__name__}); pass local=False")
@@ -207,9 +206,7 @@ def extract_image_features(loaded: LoadedCLIP, dataset, *, local: bool = True, g
                 bar.update(len(batch))
             shard = {"global": torch.cat(gs), "local": torch.cat(ls) if ls else None}
             if path is not None:
-                tmp = path.with_suffix(".tmp")
-                torch.save(shard, tmp)
-                os.replace(tmp, path)  # a shard exists only once complete
+                save_torch_atomic(shard, path)  # a shard exists only once complete
         shards_g.append(shard["global"])
         if shard["local"] is not None:
             shards_l.append(shard["local"])

@@ -27,15 +27,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
 from . import corpus as corpus_mod
+from .cache import cache_dir, save_torch_atomic
 from .classifier import TextClassifier, TrainConfig, train_text_classifier
 from .features import ImageFeatures, encode_texts, extract_image_features
 from .labels import LabelSet, get_label_set
@@ -123,8 +122,6 @@ def build_training_corpus(label_set: LabelSet | str, config: MethodConfig) -> co
 
 def encode_texts_cached(loaded: LoadedCLIP, texts, cache=None, progress: bool = True) -> torch.Tensor:
     """Text embeddings of ``texts``, cached on disk by (model, weights, texts)."""
-    from .toyclip import cache_dir
-
     texts = list(texts)
     digest = hashlib.sha256("\x1e".join(texts).encode()).hexdigest()[:16]
     key = hashlib.sha256(json.dumps([loaded.name, loaded.weights_id, digest]).encode()).hexdigest()[:20]
@@ -134,10 +131,7 @@ def encode_texts_cached(loaded: LoadedCLIP, texts, cache=None, progress: bool = 
         if emb.shape[0] == len(texts):
             return emb
     emb = encode_texts(loaded, texts, progress=progress)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(emb, tmp)
-    os.replace(tmp, path)
+    save_torch_atomic(emb, path)
     return emb
 
 
@@ -183,8 +177,6 @@ def evaluate_scores(scores, labels, difficult: str = "negative", n_boot: int = 1
 def train_classifier(text_emb: torch.Tensor, targets, config: TrainConfig, seed: int = 0,
                      classnames=None, cache=None, use_cache: bool = True) -> tuple[TextClassifier, list]:
     """Train the text-only classifier with a fixed number of epochs (no model selection); cached on disk."""
-    from .toyclip import cache_dir
-
     targets = np.ascontiguousarray(np.asarray(targets), dtype=np.int8)
     text_emb = text_emb.detach().float().cpu().contiguous()
     path = None
@@ -202,10 +194,7 @@ def train_classifier(text_emb: torch.Tensor, targets, config: TrainConfig, seed:
     clf, history = train_text_classifier(text_emb, torch.as_tensor(targets, dtype=torch.float32),
                                          config, seed=seed, classnames=classnames)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        torch.save({"state_dict": clf.state_dict(), "history": history}, tmp)
-        os.replace(tmp, path)
+        save_torch_atomic({"state_dict": clf.state_dict(), "history": history}, path)
     return clf, history
 
 

@@ -25,11 +25,11 @@ import open_clip
 import torch
 
 from . import toyworld
-from .labels import get_label_set
+from .cache import cache_dir, save_torch_atomic
 from .models import MODEL_CONFIG_DIR, LoadedCLIP, load_clip
 
-__all__ = ["ToyCLIPSpec", "VARIANTS", "SIZES", "toy_clip_specs", "cache_dir", "checkpoint_path",
-           "pretrain", "load_toy_clip", "images_to_tensor", "encode_image_array",
+__all__ = ["ToyCLIPSpec", "VARIANTS", "SIZES", "toy_clip_specs", "checkpoint_path",
+           "pretrain", "load_toy_clip", "images_to_tensor",
            "evaluate_toy_clip", "retrieval_recall", "training_log", "build_variants"]
 
 # Bump when the training procedure changes in a way that changes the weights.
@@ -104,13 +104,6 @@ def toy_clip_specs(size: str = "toy", variants=None, seed: int = 0) -> list[ToyC
         if v not in VARIANTS:
             raise KeyError(f"toy_clip_specs: unknown variant {v!r}; expected one of {sorted(VARIANTS)}")
     return [ToyCLIPSpec(variant=v, seed=seed, **SIZES[size]["spec"], **VARIANTS[v]) for v in names]
-
-
-def cache_dir(path=None) -> Path:
-    """The cache folder: ``path``, else ``$LCMC_CACHE_DIR``, else ``~/.cache/lcmc``."""
-    p = Path(path or os.environ.get("LCMC_CACHE_DIR") or Path.home() / ".cache" / "lcmc")
-    p.mkdir(parents=True, exist_ok=True)
-    return p
 
 
 def checkpoint_path(spec: ToyCLIPSpec, cache=None) -> Path:
@@ -209,12 +202,12 @@ def pretrain(spec: ToyCLIPSpec, cache=None, progress: bool = True, force: bool =
                             "logit_scale": model.logit_scale.exp().item(), "lr": sched.get_last_lr()[0]})
             bar.update(1)
             bar.set_postfix(loss=f"{loss.item():.3f}", scale=f"{model.logit_scale.exp().item():.1f}")
-        _atomic_save({"key": spec.key(), "model": model.state_dict(), "optimizer": opt.state_dict(),
+        save_torch_atomic({"key": spec.key(), "model": model.state_dict(), "optimizer": opt.state_dict(),
                       "scheduler": sched.state_dict(), "history": history, "epoch": epoch + 1}, partial)
     bar.close()
     t_train = time.perf_counter() - t_train
     model.eval()
-    _atomic_save({"state_dict": model.state_dict()}, ckpt)
+    save_torch_atomic({"state_dict": model.state_dict()}, ckpt)
     meta = {"spec": dataclasses.asdict(spec), "key": spec.key(), "data_version": toyworld.TOYWORLD_VERSION,
             "open_clip_version": open_clip.__version__, "torch_version": torch.__version__,
             "seconds_world": round(t_world, 2), "seconds_train": round(t_train, 2),
@@ -233,12 +226,6 @@ def _forward(model, images, tokens):
     return out[0], out[1], out[2]
 
 
-def _atomic_save(obj, path: Path):
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
 def training_log(spec: ToyCLIPSpec, cache=None) -> dict:
     """The metadata written next to a trained checkpoint (spec, timings, per-step loss history)."""
     path = checkpoint_path(spec, cache).with_suffix(".json")
@@ -251,17 +238,6 @@ def load_toy_clip(spec: ToyCLIPSpec, cache=None, device="cpu", progress: bool = 
     """Pretrain (or reuse) the toy CLIP of ``spec`` and load it through :func:`load_clip`, as a real model."""
     ckpt = pretrain(spec, cache, progress=progress)
     return load_clip(spec.model, pretrained=str(ckpt), device=device)
-
-
-@torch.no_grad()
-def encode_image_array(loaded: LoadedCLIP, images: np.ndarray, batch_size: int = 256) -> torch.Tensor:
-    """L2-normalised CLIP image embeddings of uint8 N x H x W x 3 images at the model's input size."""
-    model = loaded.model.eval()
-    out = []
-    for i in range(0, len(images), batch_size):
-        x = images_to_tensor(images[i:i + batch_size]).to(loaded.device)
-        out.append(torch.nn.functional.normalize(model.encode_image(x).float(), dim=-1).cpu())
-    return torch.cat(out)
 
 
 def retrieval_recall(image_emb: torch.Tensor, text_emb: torch.Tensor, ks=(1, 5)) -> dict:
@@ -284,24 +260,31 @@ def retrieval_recall(image_emb: torch.Tensor, text_emb: torch.Tensor, ks=(1, 5))
 def evaluate_toy_clip(loaded: LoadedCLIP, spec: ToyCLIPSpec, n_heldout: int = 1000, n_test: int = 2000,
                       cache=None) -> dict:
     """Retrieval recall on held-out pairs, zero-shot mAP on the test split, and the modality gap."""
-    from .features import encode_texts
+    from . import datasets
+    from .features import encode_texts, extract_image_features
     from .gap import gap_norm
     from .metrics import mean_average_precision
+    from .pipeline import class_prompt_embeddings
+
+    def global_embeddings(split, n):  # CLIP's own image embedding, through the real feature path
+        ds = datasets.load("emoji-voc", split=split, n=n, seed=spec.seed, image_size=spec.image_size,
+                           cache_dir=cache)
+        emb = extract_image_features(loaded, ds, local=False, global_pool="clip", use_cache=False, progress=False)
+        return emb.global_, ds.labels
 
     heldout = toyworld.render_split("heldout", n_heldout, seed=spec.seed, image_size=spec.image_size,
                                     cache_dir=cache)
     captions, _ = toyworld.split_captions(heldout, seed=spec.seed, epoch=0,
                                           completeness=spec.caption_completeness)
-    img = encode_image_array(loaded, heldout.images)
+    img, _ = global_embeddings("heldout", n_heldout)
     txt = encode_texts(loaded, captions)
-    test = toyworld.render_split("test", n_test, seed=spec.seed, image_size=spec.image_size, cache_dir=cache)
-    prompts = [f"a photo of a {name}." for name in get_label_set("emoji-voc").prompt_names]
-    scores = encode_image_array(loaded, test.images) @ encode_texts(loaded, prompts).T
+    test_img, test_labels = global_embeddings("test", n_test)
+    scores = test_img @ class_prompt_embeddings(loaded, "emoji-voc", cache).T  # "a photo of {a} {class}."
     metrics = retrieval_recall(img, txt)
     metrics.update({
         "chance_recall@1": 100.0 / n_heldout, "chance_recall@5": 500.0 / n_heldout,
-        "zero_shot_map": float(mean_average_precision(scores.numpy(), test.labels)),
-        "chance_map": float(mean_average_precision(np.random.default_rng(0).random(scores.shape), test.labels)),
+        "zero_shot_map": float(mean_average_precision(scores.numpy(), test_labels)),
+        "chance_map": float(mean_average_precision(np.random.default_rng(0).random(scores.shape), test_labels)),
         "modality_gap": float(gap_norm(img, txt)),
         "logit_scale": loaded.model.logit_scale.exp().item(),
         "n_heldout": n_heldout, "n_test": n_test,

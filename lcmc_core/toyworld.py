@@ -51,13 +51,14 @@ from typing import Iterable, Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
+from .cache import cache_dir as default_cache_folder
 from .labels import get_label_set, pluralize
 
 __all__ = [
     "TOYWORLD_VERSION", "CLASSNAMES", "SPLITS", "SCENE_TYPES",
     "SceneObject", "Background", "Occluder", "Scene", "ToySplit",
     "sample_scene", "render_scene", "caption_scene", "scene_labels", "render_split",
-    "split_captions", "default_cache_dir",
+    "split_captions",
 ]
 
 TOYWORLD_VERSION = "1"
@@ -725,12 +726,6 @@ def caption_scene(scene: Scene, seed: int, epoch: int = 0,
 # --------------------------------------------------------------------------------------------
 
 
-def default_cache_dir() -> Path:
-    """Cache folder: ``$LCMC_CACHE_DIR`` if set, else ``~/.cache/lcmc``."""
-    env = os.environ.get("LCMC_CACHE_DIR")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "lcmc"
-
-
 def _cache_name(split: str, n: int, seed: int, image_size: int) -> str:
     return f"emoji-voc-v{TOYWORLD_VERSION}_{split}_seed{seed}_s{image_size}_n{n}.npz"
 
@@ -780,7 +775,7 @@ def _resolve_cache_dir(cache_dir) -> Path | None:
     if cache_dir is False:
         return None
     if cache_dir is None or cache_dir is True:
-        return default_cache_dir()
+        return default_cache_folder()
     if not isinstance(cache_dir, (str, os.PathLike)):
         raise ValueError(f"cache_dir must be a folder path, None (default folder) or False (no cache), "
                          f"got {cache_dir!r}")

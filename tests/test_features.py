@@ -1,5 +1,4 @@
 """Image features: global/local branches for ResNet and ViT towers; the sharded, resumable cache."""
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F

@@ -3,10 +3,9 @@ import numpy as np
 import pytest
 import torch
 
-from lcmc_core import datasets, pipeline
+from lcmc_core import pipeline
 from lcmc_core.classifier import TrainConfig
 from lcmc_core.corpus import PROMPT_TEMPLATES
-from lcmc_core.labels import get_label_set
 
 ROWS = ["zero-shot, global", "zero-shot, global+local", "text classifier, global",
         "text classifier, global+local", "text classifier + mean shift (C3), global+local",

@@ -233,8 +233,9 @@ def test_cache_round_trip(tmp_path, monkeypatch):
 
 
 def test_default_cache_dir_comes_from_the_environment(tmp_path, monkeypatch):
+    from lcmc_core.cache import cache_dir
     monkeypatch.setenv("LCMC_CACHE_DIR", str(tmp_path / "c"))
-    assert tw.default_cache_dir() == tmp_path / "c"
+    assert cache_dir() == tmp_path / "c"
     tw.render_split("heldout", 3, seed=9)
     assert len(list((tmp_path / "c").glob("emoji-voc-*_heldout_seed9_s64_n3.npz"))) == 1
 
