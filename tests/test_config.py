@@ -70,7 +70,7 @@ def test_every_packaged_profile_parses_and_validates(tmp_path, name):
         assert prof.params["clip_pretrained"] == "toy" and prof.params["toy_size"] == name
     else:
         assert [p.stem[:2] for p in params] == ["01", "02", "03", "04", "05"], "real data skip the toy world"
-        assert prof.params["dataset"] == name and prof.params["clip_model"] == "RN50"
+        assert prof.params["dataset"] == name and prof.params["clip_model"] == "RN50-quickgelu"  # OpenAI = QuickGELU
         assert prof.params["clip_pretrained"] == "openai"
         with pytest.raises(ConfigError, match="--root"):
             config.resolve(prof, notebooks, {})

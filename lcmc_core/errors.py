@@ -1,0 +1,46 @@
+"""The errors a user of lcmc can cause, under one base class, so that the command line can print them in one line.
+
+Every error that bad input, a missing file or a misbehaving service raises derives from
+:class:`LcmcError` (and from the matching built-in class, so ``except ValueError`` or ``except
+FileNotFoundError`` keep working). ``python -m lcmc_core`` catches :class:`LcmcError`, prints its
+message and exits with status 2; any other exception is a bug and keeps its traceback.
+"""
+from __future__ import annotations
+
+__all__ = ["LcmcError", "ConfigError", "UnknownNameError", "MissingFileError", "WeightsError",
+           "WeightsUnavailableError", "CacheError", "CorpusError"]
+
+
+class LcmcError(Exception):
+    """Base class of every error a user can cause (bad parameters, files, datasets, endpoints)."""
+
+    def __str__(self) -> str:  # some built-in bases (KeyError, OSError) would decorate the message
+        return str(self.args[0]) if self.args else self.__class__.__name__
+
+
+class ConfigError(LcmcError, ValueError):
+    """A profile, a parameter or a command-line override is invalid."""
+
+
+class UnknownNameError(LcmcError, KeyError):
+    """A name (model, dataset, label set, variant, generator) is not one of those known."""
+
+
+class MissingFileError(LcmcError, FileNotFoundError):
+    """A file the user named does not exist."""
+
+
+class WeightsError(LcmcError, RuntimeError):
+    """Model weights cannot be used: unreadable file, wrong architecture, wrong activation."""
+
+
+class WeightsUnavailableError(WeightsError):
+    """Pretrained weights were asked for but cannot be found locally or downloaded."""
+
+
+class CacheError(LcmcError, RuntimeError):
+    """A cache entry is damaged in a way that cannot be rebuilt automatically; the message says what to delete."""
+
+
+class CorpusError(LcmcError, ValueError):
+    """A corpus file or record is malformed (the message names the file and line)."""
