@@ -44,6 +44,8 @@ class Experiment:
     device: str = "cpu"
     n_test: int = 0
     missing_images: str = "fail"
+    batch_size: int = 64        # images per forward pass when extracting features
+    num_workers: int = 0        # DataLoader workers decoding and preprocessing images
     out_dir: str = ""
     # LLM corpus generation (corpus_generator "openai" or "transformers"); the API key is read from
     # the environment variable named by llm_api_key_env, never passed as a parameter.
@@ -160,7 +162,8 @@ class Experiment:
                     f"with notebook 01 (python -m lcmc_core reproduce --only 01 with the same llm_* parameters) "
                     f"or python -m lcmc_core generate-corpus, which resume where generation stopped")
             self.generate_corpus(progress=progress)
-        return run_comparison(self.clip, self.test_set, self.method_config(**overrides), progress=progress)
+        return run_comparison(self.clip, self.test_set, self.method_config(**overrides), progress=progress,
+                              batch_size=self.batch_size, num_workers=self.num_workers)
 
     def corpus_complete(self) -> bool:
         """True when the corpus file exists and its generation summary says every request was answered."""
@@ -186,6 +189,7 @@ class Experiment:
             captions = [_label_sentence(self.label_set, row) for row in ds.labels]
         # the global embedding the method scores (attention pool without positional embedding)
         img = extract_image_features(self.clip, ds, local=False, global_pool=self.method_config().global_pool,
+                                     batch_size=self.batch_size, num_workers=self.num_workers,
                                      progress=False).global_
         return img, encode_texts_cached(self.clip, captions, progress=False), captions
 

@@ -1,4 +1,8 @@
-"""Image features: global/local branches for ResNet and ViT towers; the sharded, resumable cache."""
+"""Image features: global/local branches for ResNet and ViT towers; the .npy cache, resumable and self-repairing."""
+import json
+import warnings
+
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -60,9 +64,16 @@ def test_random_init_real_architectures_on_two_images(name, dim):
     g, loc = features.image_embeddings(loaded.model, x)
     assert g.shape == (2, dim) and loc.shape == (2, 49, dim)
     if name.startswith("ViT"):
+        visual = loaded.model.visual
         with torch.no_grad():
             ref = F.normalize(loaded.model.encode_image(x), dim=-1)
+            visual.output_tokens = True  # open_clip's own token output: patch tokens after ln_post
+            try:
+                _, tokens = visual(x)
+            finally:
+                visual.output_tokens = False
         assert torch.allclose(g, ref, atol=1e-5)  # class token = CLIP's own image embedding
+        assert torch.allclose(loc, F.normalize(tokens @ visual.proj, dim=-1), atol=1e-5)
 
 
 def test_bad_pooling_and_missing_local_branch_are_refused(toy_random):
@@ -88,11 +99,32 @@ def test_feature_cache_is_reused(toy_random, tmp_path, monkeypatch):
     monkeypatch.setattr(features, "image_embeddings", lambda *a, **k: calls.append(1) or real(*a, **k))
     second = features.extract_image_features(toy_random, ds, cache=tmp_path, shard_size=4, progress=False)
     assert calls == []  # a cache hit computes nothing
-    assert torch.equal(first.global_, second.global_) and torch.equal(first.local, second.local)
+    assert torch.equal(first.global_, second.global_) and torch.equal(first.local[:], second.local[:])
     assert first.local.dtype == torch.float16 and first.global_.shape == (10, 128)
+    assert isinstance(first.local, features.FeatureFile) and first.local.shape == (10, 4, 128)
     other = features.extract_image_features(toy_random, ds, cache=tmp_path, shard_size=4, progress=False,
                                             global_pool="clip")
     assert other.key != first.key and calls  # another pooling is another cache entry
+
+
+def test_cached_features_equal_uncached_ones(toy_random, tmp_path):
+    ds = datasets.load("emoji-voc", split="test", n=9)
+    cached = features.extract_image_features(toy_random, ds, cache=tmp_path, shard_size=4, batch_size=3,
+                                             progress=False)
+    memory = features.extract_image_features(toy_random, ds, use_cache=False, batch_size=5, progress=False)
+    assert torch.allclose(cached.global_, memory.global_, atol=1e-6)
+    assert torch.equal(cached.local[:], memory.local)  # both float16 of the same float32 values
+
+
+def test_feature_file_reads_rows_like_the_array(tmp_path):
+    arr = torch.randn(7, 3, 5).half()
+    features.write_feature_entry(tmp_path, torch.randn(7, 5), arr, chunk=3)
+    ff = features.FeatureFile(tmp_path / "local.npy")
+    assert ff.shape == (7, 3, 5) and len(ff) == 7 and ff.dtype == torch.float16 and ff.ndim == 3
+    assert torch.equal(ff[2:5], arr[2:5]) and torch.equal(ff[-1], arr[-1]) and torch.equal(ff[::3], arr[::3])
+    assert torch.equal(ff[[0, 6]], arr[[0, 6]]) and torch.equal(ff.tensor(), arr)
+    assert [s for s, _ in ff.chunks(3)] == [0, 3, 6]
+    assert torch.equal(torch.cat([c for _, c in ff.chunks(3)]), arr)
 
 
 class _FlakyDataset:
@@ -118,25 +150,60 @@ def test_interrupted_extraction_resumes_from_complete_shards(toy_random, tmp_pat
     reference = features.extract_image_features(toy_random, ds, use_cache=False, shard_size=4, progress=False)
     flaky = _FlakyDataset(ds, fail_at=9)
     with pytest.raises(KeyboardInterrupt):
-        features.extract_image_features(toy_random, flaky, cache=tmp_path, shard_size=4, progress=False)
+        features.extract_image_features(toy_random, flaky, cache=tmp_path, shard_size=4, batch_size=2,
+                                        progress=False)
     key, _ = features.feature_cache_key(toy_random, ds, True, "no-pos")
-    shards = sorted(p.name for p in (tmp_path / "features" / key).glob("shard_*.pt"))
-    assert shards == ["shard_00000.pt", "shard_00001.pt"]  # the two complete shards survived
+    state = json.loads((tmp_path / "features" / key / "state.json").read_text())
+    assert state["done"] == [0, 1] and not state["complete"]  # the two complete shards survived
     computed = []
     real = features.image_embeddings
     monkeypatch.setattr(features, "image_embeddings",
                         lambda m, x, **k: computed.append(len(x)) or real(m, x, **k))
-    resumed = features.extract_image_features(toy_random, flaky, cache=tmp_path, shard_size=4, progress=False)
-    assert computed == [2]  # only the last shard's 2 images were computed again
+    resumed = features.extract_image_features(toy_random, flaky, cache=tmp_path, shard_size=4, batch_size=2,
+                                              progress=False)
+    assert computed == [2]  # only the last shard's 2 images were computed again, in one DataLoader
     assert torch.allclose(resumed.global_, reference.global_, atol=1e-6)
-    assert torch.allclose(resumed.local.float(), reference.local.float(), atol=1e-3)
+    assert torch.allclose(resumed.local[:].float(), reference.local.float(), atol=1e-3)
 
 
-def test_corrupt_cache_shard_is_reported(toy_random, tmp_path):
+@pytest.mark.parametrize("damage", ["zero-bytes", "truncated", "garbage-state"])
+def test_damaged_cache_entry_is_rebuilt(toy_random, tmp_path, damage):
     ds = datasets.load("emoji-voc", split="test", n=6)
-    features.extract_image_features(toy_random, ds, cache=tmp_path, shard_size=4, progress=False)
-    key, _ = features.feature_cache_key(toy_random, ds, True, "no-pos")
-    shard = tmp_path / "features" / key / "shard_00001.pt"
-    torch.save({"global": torch.zeros(5, 128), "local": None}, shard)
-    with pytest.raises(RuntimeError, match="shard_00001.pt"):
-        features.extract_image_features(toy_random, ds, cache=tmp_path, shard_size=4, progress=False)
+    first = features.extract_image_features(toy_random, ds, cache=tmp_path, shard_size=4, progress=False)
+    folder = first.cache_path
+    if damage == "zero-bytes":
+        (folder / "local.npy").write_bytes(b"")
+    elif damage == "truncated":
+        data = (folder / "global.npy").read_bytes()
+        (folder / "global.npy").write_bytes(data[: len(data) // 2])
+    else:
+        (folder / "state.json").write_text("{not json")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        again = features.extract_image_features(toy_random, ds, cache=tmp_path, shard_size=4, progress=False)
+    assert torch.allclose(again.global_, first.global_, atol=1e-6)
+    assert torch.equal(again.local[:], features.FeatureFile(folder / "local.npy")[:])
+
+
+def test_datasets_pickle_and_workers_under_spawn(toy_random, tmp_path):
+    import pickle
+
+    ds = datasets.load("emoji-voc", split="test", n=6).subset([5, 0, 3, 1])
+    clone = pickle.loads(pickle.dumps(ds))
+    assert np.array_equal(np.asarray(clone.image(0)), np.asarray(ds.image(0)))
+    pre = features._Preprocessed(ds, toy_random.preprocess, [0, 1])
+    pickle.dumps(pre)  # what a spawned DataLoader worker receives
+    ctx = torch.multiprocessing.get_context("spawn")
+    loader = torch.utils.data.DataLoader(pre, batch_size=2, num_workers=1, multiprocessing_context=ctx)
+    (batch,) = list(loader)
+    assert torch.equal(batch, torch.stack([pre[0], pre[1]]))
+    with_workers = features.extract_image_features(toy_random, ds, use_cache=False, num_workers=2, progress=False)
+    without = features.extract_image_features(toy_random, ds, use_cache=False, num_workers=0, progress=False)
+    assert torch.equal(with_workers.global_, without.global_)
+
+
+def test_bad_loader_arguments_are_refused(toy_random):
+    ds = datasets.load("emoji-voc", split="test", n=2)
+    for kw in ({"num_workers": -1}, {"batch_size": 0}, {"shard_size": 0}):
+        with pytest.raises(ValueError, match=next(iter(kw))):
+            features.extract_image_features(toy_random, ds, use_cache=False, progress=False, **kw)

@@ -7,14 +7,35 @@ from typing import Callable, Sequence
 import numpy as np
 from PIL import Image
 
-__all__ = ["MultiLabelDataset"]
+__all__ = ["MultiLabelDataset", "ArrayImages", "SubsetImages"]
+
+
+class ArrayImages:
+    """Image loader over an in-memory uint8 N x H x W x 3 array (picklable, for DataLoader workers)."""
+
+    def __init__(self, images: np.ndarray):
+        self.images = images
+
+    def __call__(self, i: int) -> Image.Image:
+        return Image.fromarray(self.images[i])
+
+
+class SubsetImages:
+    """Image loader of a subset: image ``j`` is image ``indices[j]`` of ``base`` (picklable)."""
+
+    def __init__(self, base: Callable[[int], Image.Image], indices: Sequence[int]):
+        self.base, self.indices = base, list(indices)
+
+    def __call__(self, j: int) -> Image.Image:
+        return self.base(self.indices[j])
 
 
 class MultiLabelDataset:
     """Images with an N x C label matrix (1 present, 0 absent, -1 ignored/difficult).
 
     ``image(i)`` returns image ``i`` as an RGB PIL image; ``dataset[i]`` returns
-    ``(image, labels[i])``. Real datasets also carry ``image_paths``.
+    ``(image, labels[i])``. Real datasets also carry ``image_paths``. The object pickles when its
+    ``image_loader`` does (every loader of this package does), so DataLoader workers can use it.
     """
 
     def __init__(self, name: str, split: str, classnames: Sequence[str], labels: np.ndarray,
@@ -56,7 +77,7 @@ class MultiLabelDataset:
                 raise IndexError(f"subset of dataset {self.name!r}: index {i} out of range 0..{len(self) - 1}")
         info = dict(self.info, subset=hashlib.sha256(",".join(map(str, idx)).encode()).hexdigest()[:16])
         return MultiLabelDataset(
-            self.name, self.split, self.classnames, self.labels[idx], lambda j: self._image_loader(idx[j]),
+            self.name, self.split, self.classnames, self.labels[idx], SubsetImages(self._image_loader, idx),
             image_ids=[self.image_ids[i] for i in idx],
             image_paths=[self.image_paths[i] for i in idx] if self.image_paths is not None else None,
             label_set=self.label_set, info=info)

@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import os
 
-from PIL import Image
-
 from .. import toyworld
 from . import register
-from .base import MultiLabelDataset
+from .base import ArrayImages, MultiLabelDataset
 
 __all__ = ["DEFAULT_SIZES", "load_emoji_voc"]
 
@@ -32,13 +30,8 @@ def load_emoji_voc(root=None, split: str = "test", n: int | None = None, seed: i
     if n is None:
         n = DEFAULT_SIZES[split]
     data = toyworld.render_split(split, n, seed=seed, image_size=image_size, cache_dir=cache_dir)
-    images = data.images
-
-    def _image(i: int) -> Image.Image:
-        return Image.fromarray(images[i])
-
     return MultiLabelDataset(
-        "emoji-voc", split, toyworld.CLASSNAMES, data.labels, _image,
+        "emoji-voc", split, toyworld.CLASSNAMES, data.labels, ArrayImages(data.images),
         image_ids=[f"{split}-{seed}-{i}" for i in range(len(data))], label_set="emoji-voc",
         info={"toyworld_version": toyworld.TOYWORLD_VERSION, "seed": seed, "image_size": data.image_size,
               "scene_types": data.scene_types})

@@ -33,7 +33,7 @@ from .base import MultiLabelDataset
 __all__ = [
     "DatasetLayoutError", "DatasetFormatError", "ImageCheckError", "LayoutCheck",
     "MISSING_POLICIES", "check_images", "open_rgb", "build_dataset", "read_text_lines",
-    "require_root", "check_choice", "check_classnames",
+    "require_root", "check_choice", "check_classnames", "PathImages",
 ]
 
 MISSING_POLICIES = ("fail", "skip")
@@ -267,6 +267,16 @@ def open_rgb(path: str) -> Image.Image:
                       f"find every unreadable image, and missing='skip' to drop them.") from e
 
 
+class PathImages:
+    """Image loader reading ``paths[i]`` from disk as RGB (picklable, for DataLoader workers)."""
+
+    def __init__(self, paths: Sequence[str]):
+        self.paths = list(paths)
+
+    def __call__(self, i: int) -> Image.Image:
+        return open_rgb(self.paths[i])
+
+
 def build_dataset(name: str, split: str, classnames: Sequence[str], labels: np.ndarray,
                   image_ids: Sequence[str], image_paths: Sequence[str], *, missing: str = "fail",
                   verify_images: bool = False, label_set: str | None = None,
@@ -280,5 +290,5 @@ def build_dataset(name: str, split: str, classnames: Sequence[str], labels: np.n
     labels = np.asarray(labels, dtype=np.int8)[keep]
     ids = [image_ids[i] for i in np.flatnonzero(keep)]
     paths = [image_paths[i] for i in np.flatnonzero(keep)]
-    return MultiLabelDataset(name, split, classnames, labels, lambda i: open_rgb(paths[i]),
+    return MultiLabelDataset(name, split, classnames, labels, PathImages(paths),
                              image_ids=ids, image_paths=paths, label_set=label_set or name, info=info)
