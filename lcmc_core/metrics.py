@@ -44,6 +44,9 @@ __all__ = [
     "mean_average_precision",
     "f1_at_top_k",
     "bootstrap_map_ci",
+    "bootstrap_maps",
+    "resample_counts",
+    "percentile_interval",
 ]
 
 DIFFICULT_MODES = ("negative", "ignore")
@@ -106,16 +109,20 @@ def _warn_no_positives(n_pos: np.ndarray, what: str) -> None:
 # average precision
 # ----------------------------------------------------------------------------------------------
 def _ap_columns(s: np.ndarray, y: np.ndarray, difficult: str) -> tuple[np.ndarray, np.ndarray]:
-    """AP per class (fractions, not percent) and number of positives per class."""
-    order = np.argsort(-s, axis=0, kind="stable")           # descending, ties keep input order
-    lab = np.take_along_axis(y, order, axis=0)
-    pos = lab == 1
-    valid = lab != -1 if difficult == "ignore" else np.ones_like(pos)
-    rank = np.cumsum(valid, axis=0)                          # rank among the kept entries
-    hits = np.cumsum(pos, axis=0)
-    prec_at_pos = np.where(pos, hits / np.maximum(rank, 1), 0.0)
-    n_pos = pos.sum(axis=0)
-    ap = np.where(n_pos > 0, prec_at_pos.sum(axis=0) / np.maximum(n_pos, 1), 0.0)
+    """AP per class (fractions, not percent) and number of positives per class (one class at a time: O(N) memory)."""
+    n, c = s.shape
+    ap = np.zeros(c)
+    n_pos = np.zeros(c, dtype=np.int64)
+    for k in range(c):
+        order = np.argsort(-s[:, k], kind="stable")        # descending, ties keep input order
+        lab = y[order, k]
+        pos = lab == 1
+        n_pos[k] = pos.sum()
+        if not n_pos[k]:
+            continue
+        rank = np.cumsum(lab != -1) if difficult == "ignore" else np.arange(1, n + 1)   # rank among kept entries
+        hits = np.cumsum(pos)
+        ap[k] = float((hits[pos] / np.maximum(rank[pos], 1)).sum() / n_pos[k])
     return ap, n_pos
 
 
@@ -181,30 +188,124 @@ def f1_at_top_k(scores, labels, k: int = 3, threshold: float | None = 0.5,
 # ----------------------------------------------------------------------------------------------
 # bootstrap
 # ----------------------------------------------------------------------------------------------
-def _maps_from_counts(s: np.ndarray, y: np.ndarray, counts: np.ndarray, difficult: str) -> np.ndarray:
-    """mAP (fraction) for each row of ``counts`` (B x N multiplicities of the images).
+class _ResampledAP:
+    """mAP of resampled images, from one sort per class (TaI-DPT convention, as :func:`mean_average_precision`).
 
-    Equivalent to :func:`mean_average_precision` on the resampled matrix with its rows in original
-    image order (so ties break as in the original data), but without sorting per resample: the
-    images are sorted once per class, and the ``w`` copies of a positive image preceded by ``R``
-    kept copies of which ``P`` are positive contribute
-    ``sum_{j=1..w} (P + j) / (R + j) = w - (R - P) * (H(R + w) - H(R))`` with H the harmonic numbers.
+    A resample is a vector of multiplicities ``counts`` (how often each image was drawn). The
+    images are sorted once per class (stable, as in :func:`mean_average_precision`). For positive
+    ``j`` of class ``c`` (in rank order), let ``w`` be its multiplicity, ``P`` the copies of the
+    positives ranked above it and ``R`` all kept copies ranked above it; its ``w`` copies then
+    contribute ``sum_{i=1..w} (P + i) / (R + i) = w - (R - P) * (H(R + w) - H(R))`` (``H``:
+    harmonic numbers). ``R - P`` is a sum of negative multiplicities over the negatives ranked
+    above ``j``; those negatives form, per class, disjoint blocks between consecutive positives,
+    so one sparse (positives x images) matrix of the blocks gives every ``R - P`` of a batch of
+    resamples in one product: the work per resample is one pass over the N x C entries, without
+    sorting again.
     """
-    n, c = s.shape
-    order = np.argsort(-s, axis=0, kind="stable")            # (N, C)
-    lab = np.take_along_axis(y, order, axis=0)
-    pos = (lab == 1).astype(np.float64)                       # (N, C)
-    valid = (lab != -1) if difficult == "ignore" else np.ones((n, c), dtype=bool)
-    harmonic = np.concatenate([[0.0], np.cumsum(1.0 / np.arange(1, n + 1))])
-    w = counts[:, order] * valid                              # (B, N, C) copies, sorted per class
-    cum = np.cumsum(w, axis=1)
-    before = cum - w                                          # kept copies ranked above
-    wpos = w * pos
-    pos_before = np.cumsum(wpos, axis=1) - wpos
-    contrib = wpos - pos * (before - pos_before) * (harmonic[cum] - harmonic[before])
-    n_pos = wpos.sum(axis=1)                                  # (B, C)
-    ap = np.divide(contrib.sum(axis=1), n_pos, out=np.zeros_like(n_pos), where=n_pos > 0)
-    return ap.mean(axis=1)
+
+    def __init__(self, s: np.ndarray, y: np.ndarray, difficult: str):
+        from scipy import sparse
+
+        n, c = s.shape
+        indices, row_counts, pos_img, pos_class = [], [], [], []
+        for k in range(c):                                       # one stable sort per class, O(N) memory
+            order = np.argsort(-s[:, k], kind="stable")
+            lk = y[order, k]
+            ranks = np.flatnonzero(lk == 1)
+            if ranks.size == 0:
+                continue
+            neg = (lk == 0) | (lk == -1) if difficult == "negative" else (lk == 0)
+            neg_ranks = np.flatnonzero(neg[:ranks[-1]])
+            # the block of a negative is the first positive ranked below it; blocks come in rank order
+            block = np.searchsorted(ranks, neg_ranks, side="right")
+            indices.append(order[neg_ranks].astype(np.int32))
+            row_counts.append(np.bincount(block, minlength=ranks.size))
+            pos_img.append(order[ranks])
+            pos_class.append(np.full(ranks.size, k))
+        self.n, self.c = n, c
+        self.pos_img = np.concatenate(pos_img) if pos_img else np.zeros(0, dtype=np.int64)
+        pos_class = np.concatenate(pos_class) if pos_class else np.zeros(0, dtype=np.int64)
+        self.classes, self.starts = np.unique(pos_class, return_index=True)
+        cols = np.concatenate(indices) if indices else np.zeros(0, dtype=np.int32)
+        indptr = np.concatenate([[0], np.cumsum(np.concatenate(row_counts))]) if row_counts else np.zeros(1)
+        # 0/1 entries and integer counts: float32 sums are exact (every sum is <= N < 2**24)
+        self.blocks = sparse.csr_matrix((np.ones(cols.size, dtype=np.float32), cols, indptr.astype(np.int64)),
+                                        shape=(self.pos_img.size, n))
+        self.harmonic = np.concatenate([[0.0], np.cumsum(1.0 / np.arange(1, n + 1))])
+
+    def _segment_cumsum(self, x: np.ndarray, inclusive: bool) -> np.ndarray:
+        """Per class (column segments of a B x P array), the sum of the entries before (and, if ``inclusive``, at) each."""
+        total = np.cumsum(x, axis=1)
+        before = total - x
+        offsets = np.repeat(before[:, self.starts], np.diff(np.append(self.starts, x.shape[1])), axis=1)
+        out = total if inclusive else before
+        out -= offsets
+        return out
+
+    def maps(self, counts: np.ndarray) -> np.ndarray:
+        """mAP (fraction) for each row of ``counts`` (B x N image multiplicities)."""
+        b = counts.shape[0]
+        if self.pos_img.size == 0:
+            return np.zeros(b)
+        w = np.asarray(counts, dtype=np.float64)[:, self.pos_img]   # (B, P) copies of each positive
+        # negatives above positive j: its own block and the blocks of the positives above it
+        blocks = np.ascontiguousarray((self.blocks @ np.asarray(counts, dtype=np.float32).T).T, dtype=np.float64)
+        neg_above = self._segment_cumsum(blocks, inclusive=True)
+        above = self._segment_cumsum(w, inclusive=False)
+        above += neg_above
+        above_i = above.astype(np.int64)
+        h = self.harmonic
+        contrib = w - neg_above * (h[above_i + w.astype(np.int64)] - h[above_i])
+        ap = np.zeros((b, self.c))
+        n_pos = np.add.reduceat(w, self.starts, axis=1)
+        sums = np.add.reduceat(contrib, self.starts, axis=1)
+        ap[:, self.classes] = np.divide(sums, n_pos, out=np.zeros_like(sums), where=n_pos > 0)
+        return ap.mean(axis=1)
+
+
+def _maps_from_counts(s: np.ndarray, y: np.ndarray, counts: np.ndarray, difficult: str) -> np.ndarray:
+    """mAP (fraction) for each row of ``counts`` (B x N multiplicities of the images); see :class:`_ResampledAP`."""
+    return _ResampledAP(s, y, difficult).maps(counts)
+
+
+def _check_boot_args(n_boot, confidence) -> None:
+    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
+        raise ValueError(f"n_boot: expected a positive integer, got {n_boot!r}")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence: expected a number strictly between 0 and 1, got {confidence!r}")
+
+
+def resample_counts(n: int, n_boot: int, seed: int = 0, batch: int = 64):
+    """Yield B x N image multiplicities of ``n_boot`` resamples (N draws with replacement each), in batches.
+
+    The draws come from ``numpy.random.default_rng(seed)`` in resample order, so every score
+    matrix of the same N gets the same resamples from the same seed: that is what makes
+    intervals of differences *paired*.
+    """
+    rng = np.random.default_rng(seed)
+    for start in range(0, n_boot, batch):
+        b = min(batch, n_boot - start)
+        idx = rng.integers(0, n, size=(b, n))
+        yield np.bincount((idx + n * np.arange(b)[:, None]).ravel(), minlength=b * n).reshape(b, n)
+
+
+def bootstrap_maps(scores, labels, n_boot: int = 1000, seed: int = 0, difficult: str = "negative") -> np.ndarray:
+    """mAP (percent) of each of ``n_boot`` bootstrap resamples of the images (see :func:`resample_counts`)."""
+    s, y = _check_inputs(scores, labels, difficult)
+    _check_boot_args(n_boot, 0.5)
+    n = s.shape[0]
+    engine = _ResampledAP(s, y, difficult)
+    batch = max(1, min(256, int(2_000_000 // max(1, engine.pos_img.size))))   # bounds the B x P work arrays
+    return np.concatenate([engine.maps(c) for c in resample_counts(n, n_boot, seed, batch)]) * 100.0
+
+
+def percentile_interval(values, confidence: float = 0.95) -> tuple[float, float]:
+    """The central ``confidence`` percentile interval (low, high) of bootstrap values."""
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence: expected a number strictly between 0 and 1, got {confidence!r}")
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(np.asarray(values, dtype=np.float64), [tail, 100 - tail])
+    return float(low), float(high)
 
 
 def bootstrap_map_ci(scores, labels, n_boot: int = 1000, confidence: float = 0.95, seed: int = 0,
@@ -214,21 +315,5 @@ def bootstrap_map_ci(scores, labels, n_boot: int = 1000, confidence: float = 0.9
     Each of ``n_boot`` resamples draws N images with replacement (numpy ``default_rng(seed)``);
     a class with no positive in a resample gets AP 0, as in :func:`mean_average_precision`.
     """
-    s, y = _check_inputs(scores, labels, difficult)
-    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
-        raise ValueError(f"n_boot: expected a positive integer, got {n_boot!r}")
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence: expected a number strictly between 0 and 1, got {confidence!r}")
-    n, c = s.shape
-    rng = np.random.default_rng(seed)
-    chunk = max(1, int(4_000_000 // (n * c)))                 # bounds the B x N x C work arrays
-    maps = []
-    for start in range(0, n_boot, chunk):
-        b = min(chunk, n_boot - start)
-        idx = rng.integers(0, n, size=(b, n))
-        counts = np.bincount((idx + n * np.arange(b)[:, None]).ravel(), minlength=b * n).reshape(b, n)
-        maps.append(_maps_from_counts(s, y, counts, difficult))
-    maps = np.concatenate(maps) * 100.0
-    tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(maps, [tail, 100 - tail])
-    return float(low), float(high)
+    _check_boot_args(n_boot, confidence)
+    return percentile_interval(bootstrap_maps(scores, labels, n_boot, seed, difficult), confidence)

@@ -6,7 +6,7 @@ import pytest
 import torch
 from sklearn.metrics import average_precision_score
 
-from lcmc_core.metrics import (NoPositivesWarning, _maps_from_counts, average_precision_per_class,
+from lcmc_core.metrics import (NoPositivesWarning, _maps_from_counts, average_precision_per_class, bootstrap_maps, resample_counts,
                                bootstrap_map_ci, f1_at_top_k, mean_average_precision)
 
 
@@ -166,3 +166,53 @@ def test_bootstrap_bad_arguments():
         bootstrap_map_ci(s, y, n_boot=0)
     with pytest.raises(ValueError, match="confidence"):
         bootstrap_map_ci(s, y, confidence=1.0)
+
+
+def _reference_bootstrap(scores, labels, n_boot, seed, difficult):
+    """The bootstrap as this package computed it before the one-sort version: one argsort and one
+    N x C cumulative pass per chunk of resamples (kept here to check the fast version against it)."""
+    s, y = np.asarray(scores, dtype=np.float64), np.asarray(labels, dtype=np.int8)
+    n, c = s.shape
+    rng = np.random.default_rng(seed)
+    chunk = max(1, int(4_000_000 // (n * c)))
+    maps = []
+    for start in range(0, n_boot, chunk):
+        b = min(chunk, n_boot - start)
+        idx = rng.integers(0, n, size=(b, n))
+        counts = np.bincount((idx + n * np.arange(b)[:, None]).ravel(), minlength=b * n).reshape(b, n)
+        order = np.argsort(-s, axis=0, kind="stable")
+        lab = np.take_along_axis(y, order, axis=0)
+        pos = (lab == 1).astype(np.float64)
+        valid = (lab != -1) if difficult == "ignore" else np.ones((n, c), dtype=bool)
+        harmonic = np.concatenate([[0.0], np.cumsum(1.0 / np.arange(1, n + 1))])
+        w = counts[:, order] * valid
+        cum = np.cumsum(w, axis=1)
+        before = cum - w
+        wpos = w * pos
+        pos_before = np.cumsum(wpos, axis=1) - wpos
+        contrib = wpos - pos * (before - pos_before) * (harmonic[cum] - harmonic[before])
+        n_pos = wpos.sum(axis=1)
+        ap = np.divide(contrib.sum(axis=1), n_pos, out=np.zeros_like(n_pos), where=n_pos > 0)
+        maps.append(ap.mean(axis=1))
+    return np.concatenate(maps) * 100.0
+
+
+@pytest.mark.parametrize("n,c,difficult", [(60, 4, "negative"), (500, 20, "ignore"), (3000, 12, "negative")])
+def test_one_sort_bootstrap_gives_the_same_values_as_before(n, c, difficult):
+    scores, labels = _random_problem(n=n, c=c, seed=4, difficult_rate=0.05)
+    scores[::5, 0] = 0.5                                  # ties
+    labels[:, -1] = 0                                     # a class without positives
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NoPositivesWarning)
+        fast = bootstrap_maps(scores, labels, n_boot=150, seed=9, difficult=difficult)
+    slow = _reference_bootstrap(scores, labels, 150, 9, difficult)
+    np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-10)
+    assert bootstrap_map_ci(scores, labels, n_boot=150, seed=9, difficult=difficult) == pytest.approx(
+        tuple(np.percentile(slow, [2.5, 97.5])), abs=1e-10)
+
+
+def test_resamples_are_the_same_for_every_score_matrix_of_a_seed():
+    a = list(resample_counts(30, 10, seed=2, batch=3))
+    b = list(resample_counts(30, 10, seed=2, batch=7))
+    assert np.array_equal(np.concatenate(a), np.concatenate(b))  # batching does not change the draws
+    assert all(row.sum() == 30 for row in np.concatenate(a))
