@@ -57,8 +57,11 @@ def compare_memories(result: ComparisonResult, memories: dict[str, torch.Tensor]
              "mAP": _map(result, score_images(W, g, loc, local_weight=cfg.local_weight)["merged"])}]
     for name, mem in memories.items():
         s = score_images(W, g, loc, memory=mem, temperature=cfg.temperature, alpha=cfg.alpha,
-                         local_weight=cfg.local_weight)
-        rows.append({"memory": name, "size": int(mem.shape[0]), "mAP": _map(result, s["merged"])})
+                         local_weight=cfg.local_weight, top_k=cfg.memory_top_k or None)
+        row = {"memory": name, "size": int(mem.shape[0]), "mAP": _map(result, s["merged"])}
+        if "bound" in s:  # top-k mapping: how far any score can be from the full mapping's
+            row["score bound (top-k)"] = s["bound"]
+        rows.append(row)
     return pd.DataFrame(rows)
 
 

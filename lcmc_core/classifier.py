@@ -45,6 +45,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import metrics
+from .memory import release_freed_memory
 
 __all__ = [
     "LOSSES",
@@ -334,14 +335,16 @@ def _generators(seed: int, device: torch.device) -> tuple[torch.Generator, torch
 
 
 def train_text_classifier(text_emb, targets, config: TrainConfig | None = None, val=None, seed: int = 0,
-                          progress: bool = False, classnames: list[str] | None = None
-                          ) -> tuple[TextClassifier, list[dict]]:
+                          progress: bool = False, classnames: list[str] | None = None,
+                          input_shift=None, input_scale=None) -> tuple[TextClassifier, list[dict]]:
     """Train a :class:`TextClassifier` on text embeddings (N, D) with {0,1} targets (N, C); fixed epochs.
 
     ``val = (emb, targets)`` (e.g. from :func:`split_validation` on the corpus; targets may hold
     -1 = ignored-as-negative) is L2-normalised, scored without noise after each epoch and its
     mAP (percent, :func:`lcmc_core.metrics.mean_average_precision`) recorded; it never selects
-    the model. Returns the final model (on the device of ``text_emb``, eval mode) and the history:
+    the model. ``input_shift`` / ``input_scale`` (D,) standardise every text first, ``x <- normalize((x -
+    shift) / scale)`` (C3's mean shift, I0T's standardisation), batch by batch, so a large corpus is
+    never copied. Returns the final model (on the device of ``text_emb``, eval mode) and the history:
     one dict per epoch with ``epoch`` (0-based), ``lr``, ``train_loss`` (sample-weighted mean over
     the epoch's batches) and, with ``val``, ``val_map``.
     """
@@ -353,7 +356,16 @@ def train_text_classifier(text_emb, targets, config: TrainConfig | None = None, 
     y_all = _check_targets(targets, n, "targets", allow_difficult=False)
     c = y_all.shape[1]
     device = x_all.device
-    x_all = F.normalize(x_all.float(), dim=1)
+    shift = None if input_shift is None else torch.as_tensor(input_shift).float().to(device).reshape(1, d)
+    scale = None if input_scale is None else torch.as_tensor(input_scale).float().to(device).reshape(1, d)
+
+    def prepare(x: torch.Tensor) -> torch.Tensor:
+        """One batch of inputs: standardised (if asked), then L2-normalised (row by row, as a whole-corpus pass)."""
+        x = x.float()
+        if shift is not None or scale is not None:
+            x = x - shift if shift is not None else x
+            x = F.normalize(x / scale if scale is not None else x, dim=1)
+        return F.normalize(x, dim=1)
     y_all = y_all.to(device=device, dtype=torch.float32)
     if val is not None:
         if not isinstance(val, (tuple, list)) or len(val) != 2:
@@ -364,7 +376,7 @@ def train_text_classifier(text_emb, targets, config: TrainConfig | None = None, 
         val_y = _check_targets(val[1], val_x.shape[0], "val[1]", allow_difficult=True)
         if val_y.shape[1] != c:
             raise ValueError(f"val[1]: expected {c} classes like targets, got {val_y.shape[1]}")
-        val_x = F.normalize(val_x.to(device=device, dtype=torch.float32), dim=1)
+        val_x = prepare(val_x.to(device=device, dtype=torch.float32))
         val_y = val_y.cpu().numpy()
 
     g_init, g_shuffle, g_noise = _generators(seed, device)
@@ -387,7 +399,7 @@ def train_text_classifier(text_emb, targets, config: TrainConfig | None = None, 
         total, seen = 0.0, 0
         for start in range(0, n_used, bs):
             idx = perm[start:start + bs]
-            x = x_all[idx]
+            x = prepare(x_all[idx])
             if config.noise_std > 0:
                 x = x + config.noise_std * torch.randn(x.shape, generator=g_noise, device=device, dtype=x.dtype)
             loss = compute_loss(model(x), y_all[idx], config)
@@ -406,4 +418,5 @@ def train_text_classifier(text_emb, targets, config: TrainConfig | None = None, 
         if progress:
             epochs.set_postfix({k: round(v, 4) for k, v in record.items() if k != "epoch"})
     model.eval()
+    release_freed_memory()
     return model, history

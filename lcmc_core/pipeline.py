@@ -34,18 +34,18 @@ import pandas as pd
 import torch
 
 from . import corpus as corpus_mod
-from .cache import cache_dir, save_torch_atomic
+from .cache import cache_dir, load_torch, save_torch_atomic
 from .classifier import TextClassifier, TrainConfig, train_text_classifier
 from .features import ImageFeatures, encode_texts, extract_image_features
 from .labels import LabelSet, get_label_set
-from .mapping import mean_shift, score_images
+from .mapping import embedding_mean, mean_shift, score_images
 from .metrics import (average_precision_per_class, bootstrap_map_ci, f1_at_top_k,
                       mean_average_precision)
 from .models import LoadedCLIP
 
 __all__ = ["MethodConfig", "ComparisonResult", "build_training_corpus", "encode_texts_cached",
            "class_prompt_embeddings", "zero_shot_weights", "text_memory", "evaluate_scores",
-           "train_classifier", "run_comparison", "METRIC_NOTE"]
+           "train_classifier", "run_comparison", "compare_on_embeddings", "METRIC_NOTE"]
 
 # Bump when classifier training changes (invalidates cached classifiers).
 CLASSIFIER_CODE_VERSION = "1"
@@ -70,6 +70,7 @@ class MethodConfig:
     prompt_templates: bool = True  # plus one text per prompt template per class
     classifier: TrainConfig = field(default_factory=TrainConfig)
     memory: str = "prompts"  # "prompts": one prompt embedding per class (official); "corpus"
+    memory_top_k: int = 0  # > 0: map with the exact top-k memory rows per query (large memories); 0 = all rows
     temperature: float = 0.01
     alpha: float = 0.7
     local_weight: float = 0.5
@@ -88,6 +89,8 @@ class MethodConfig:
             raise ValueError("MethodConfig.corpus_size and prompt_copies must be >= 0")
         if self.n_boot < 0:
             raise ValueError(f"MethodConfig.n_boot={self.n_boot!r}: expected >= 0")
+        if self.memory_top_k < 0:
+            raise ValueError(f"MethodConfig.memory_top_k={self.memory_top_k!r}: expected >= 0 (0 = every row)")
 
 
 @dataclass
@@ -175,68 +178,98 @@ def evaluate_scores(scores, labels, difficult: str = "negative", n_boot: int = 1
 
 
 def train_classifier(text_emb: torch.Tensor, targets, config: TrainConfig, seed: int = 0,
-                     classnames=None, cache=None, use_cache: bool = True) -> tuple[TextClassifier, list]:
-    """Train the text-only classifier with a fixed number of epochs (no model selection); cached on disk."""
+                     classnames=None, cache=None, use_cache: bool = True, input_shift=None,
+                     input_scale=None) -> tuple[TextClassifier, list]:
+    """Train the text-only classifier with a fixed number of epochs (no model selection); cached on disk.
+
+    ``input_shift`` / ``input_scale`` standardise the texts batch by batch (see
+    :func:`~lcmc_core.classifier.train_text_classifier`); they are part of the cache key.
+    """
     targets = np.ascontiguousarray(np.asarray(targets), dtype=np.int8)
     text_emb = text_emb.detach().float().cpu().contiguous()
     path = None
     if use_cache:
         h = hashlib.sha256()
-        h.update(text_emb.numpy().tobytes())
+        h.update(memoryview(text_emb.numpy()).cast("B"))  # no copy of a large corpus
         h.update(targets.tobytes())
         h.update(json.dumps([config.to_dict(), seed, CLASSIFIER_CODE_VERSION], sort_keys=True).encode())
+        for extra in (input_shift, input_scale):
+            if extra is not None:
+                h.update(b"standardised" + np.asarray(torch.as_tensor(extra).float()).tobytes())
         path = cache_dir(cache) / "classifiers" / f"{h.hexdigest()[:20]}.pt"
-        if path.exists():
-            blob = torch.load(path, map_location="cpu", weights_only=True)
+        blob = load_torch(path, "cached classifier")
+        if blob is not None:
             clf = TextClassifier(text_emb.shape[1], targets.shape[1], config=config, classnames=classnames)
             clf.load_state_dict(blob["state_dict"])
             return clf.eval(), blob["history"]
     clf, history = train_text_classifier(text_emb, torch.as_tensor(targets, dtype=torch.float32),
-                                         config, seed=seed, classnames=classnames)
+                                         config, seed=seed, classnames=classnames, input_shift=input_shift,
+                                         input_scale=input_scale)
     if path is not None:
         save_torch_atomic({"state_dict": clf.state_dict(), "history": history}, path)
     return clf, history
 
 
 def run_comparison(loaded: LoadedCLIP, dataset, config: MethodConfig | None = None, cache=None,
-                   progress: bool = True, image_features: ImageFeatures | None = None) -> ComparisonResult:
+                   progress: bool = True, image_features: ImageFeatures | None = None,
+                   batch_size: int = 64, num_workers: int = 0) -> ComparisonResult:
     """Run CoMC and every baseline on ``dataset`` with ``loaded`` and return the comparison table."""
     config = config or MethodConfig()
     ls = get_label_set(dataset.label_set)
-    labels = dataset.labels
     corpus = build_training_corpus(ls, config)
     text_emb = encode_texts_cached(loaded, corpus.texts, cache, progress=progress)
     prompt_emb = class_prompt_embeddings(loaded, ls, cache)
-    memory = text_memory(config.memory, prompt_emb, text_emb)
     zs = zero_shot_weights(loaded, ls, cache)
     feats = image_features or extract_image_features(loaded, dataset, local=True, global_pool=config.global_pool,
-                                                     cache=cache, progress=progress)
-    g, loc = feats.global_, feats.local
+                                                     cache=cache, progress=progress, batch_size=batch_size,
+                                                     num_workers=num_workers)
+    return compare_on_embeddings(corpus, text_emb, prompt_emb, zs, feats, dataset.labels, config, cache=cache)
 
+
+def compare_on_embeddings(corpus: corpus_mod.Corpus, text_emb: torch.Tensor, prompt_emb: torch.Tensor,
+                          zero_shot: torch.Tensor, feats: ImageFeatures, labels, config: MethodConfig,
+                          cache=None, timings: dict | None = None) -> ComparisonResult:
+    """The comparison from embeddings alone: train the classifiers on ``text_emb``, score every row on ``feats``.
+
+    ``timings``, if given, receives the seconds spent training, scoring and evaluating.
+    """
+    import time
+
+    ls = corpus.label_set
+    t0 = time.perf_counter()
+    memory = text_memory(config.memory, prompt_emb, text_emb)
+    g, loc = feats.global_, feats.local
     clf, hist = train_classifier(text_emb, corpus.targets, config.classifier, config.seed, ls.classnames, cache)
     no_noise_cfg = dataclasses.replace(config.classifier, noise_std=0.0)
     clf_nn, hist_nn = train_classifier(text_emb, corpus.targets, no_noise_cfg, config.seed, ls.classnames, cache)
-    mu_text = text_emb.mean(0)
-    clf_ms, hist_ms = train_classifier(mean_shift(text_emb, mu_text), corpus.targets, config.classifier,
-                                       config.seed, ls.classnames, cache)
+    clf_ms, hist_ms = train_classifier(text_emb, corpus.targets, config.classifier, config.seed, ls.classnames,
+                                       cache, input_shift=text_emb.mean(0))
+    t1 = time.perf_counter()
 
     kw = dict(temperature=config.temperature, alpha=config.alpha, local_weight=config.local_weight)
     W = clf.weight.detach()
+    # C3 baseline: each modality centred on its own mean, re-normalised (local means streamed)
+    mu_g = g.mean(0)
+    mu_l = embedding_mean(loc) if loc is not None else None
+    centred = dict(global_transform=lambda x: mean_shift(x, mu_g),
+                   local_transform=(lambda x: mean_shift(x, mu_l)) if loc is not None else None)
+    plain = score_images({"zs": zero_shot, "clf": W}, g, loc, **kw)
+    mapped = score_images({"clf": W, "no_noise": clf_nn.weight.detach()}, g, loc, memory=memory,
+                          top_k=config.memory_top_k or None, **kw)
     runs = {
-        "zero-shot, global": score_images(zs, g, None)["global"],
-        "zero-shot, global+local": score_images(zs, g, loc, **kw)["merged"],
-        "text classifier, global": score_images(W, g, None)["global"],
-        "text classifier, global+local": score_images(W, g, loc, **kw)["merged"],
+        "zero-shot, global": plain["zs"]["global"],
+        "zero-shot, global+local": plain["zs"]["merged"],
+        "text classifier, global": plain["clf"]["global"],
+        "text classifier, global+local": plain["clf"]["merged"],
         "text classifier + mean shift (C3), global+local": score_images(
-            clf_ms.weight.detach(), mean_shift(g, g.mean(0)),
-            mean_shift(loc.float(), loc.float().mean((0, 1))) if loc is not None else None,
-            **kw)["merged"],
-        "CoMC without noise injection": score_images(clf_nn.weight.detach(), g, loc, memory=memory, **kw)["merged"],
-        "CoMC mapping, global only": score_images(W, g, None, memory=memory, **kw)["global"],
-        "CoMC (full)": score_images(W, g, loc, memory=memory, **kw)["merged"],
+            clf_ms.weight.detach(), g, loc, **kw, **centred)["merged"],
+        "CoMC without noise injection": mapped["no_noise"]["merged"],
+        "CoMC mapping, global only": mapped["clf"]["global"],
+        "CoMC (full)": mapped["clf"]["merged"],
     }
     if loc is None:  # a tower without a local branch: drop the rows that need it
         runs = {k: v for k, v in runs.items() if "local" not in k and k != "CoMC (full)"}
+    t2 = time.perf_counter()
     rows, scores, per_class = [], {}, {}
     for name, s in runs.items():
         s = s.detach().cpu().numpy()
@@ -246,7 +279,9 @@ def run_comparison(loaded: LoadedCLIP, dataset, config: MethodConfig | None = No
         per_class[name] = average_precision_per_class(s, labels, config.difficult)
     table = pd.DataFrame(rows).set_index("method")
     per_class_ap = pd.DataFrame(per_class, index=pd.Index(ls.classnames, name="class"))
-    return ComparisonResult(table=table, scores=scores, per_class_ap=per_class_ap, labels=labels,
+    if timings is not None:
+        timings.update(train_s=t1 - t0, score_s=t2 - t1, evaluate_s=time.perf_counter() - t2)
+    return ComparisonResult(table=table, scores=scores, per_class_ap=per_class_ap, labels=np.asarray(labels),
                             classifiers={"comc": clf, "no_noise": clf_nn, "mean_shift": clf_ms},
                             histories={"comc": hist, "no_noise": hist_nn, "mean_shift": hist_ms},
                             corpus=corpus, image_features=feats, memory=memory, text_emb=text_emb,

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lcmc_core.mapping import cross_modal_map, mean_shift, score_images
+from lcmc_core.mapping import cross_modal_map, embedding_mean, mean_shift, score_images
 from lcmc_core.metrics import mean_average_precision
 
 
@@ -142,3 +142,108 @@ def test_mean_shift_torch_and_bad_mean():
     assert isinstance(out, torch.Tensor)
     with pytest.raises(ValueError, match="modality_mean: expected shape \\(4,\\)"):
         mean_shift(emb, torch.zeros(5))
+
+
+# ---------------------------------------------------------------- top-k memory, streaming, several classifiers
+def _sphere(rng, n, d):
+    x = torch.from_numpy(rng.normal(size=(n, d))).float()
+    return torch.nn.functional.normalize(x, dim=-1)
+
+
+def _clustered_memory(rng, m, d, centres=40, spread=0.35):
+    """A corpus-like memory: sentences cluster around a few topics, so similarities are spread out."""
+    c = _sphere(rng, centres, d)
+    idx = rng.integers(0, centres, size=m)
+    return torch.nn.functional.normalize(c[idx] + spread * _sphere(rng, m, d) / d ** 0.5 * 4, dim=-1)
+
+
+@pytest.mark.parametrize("k", [1, 8, 64, 500])
+def test_top_k_mapping_is_within_its_bound(k):
+    rng = np.random.default_rng(0)
+    memory = _clustered_memory(rng, 3000, 64)
+    queries = torch.nn.functional.normalize(memory[rng.integers(0, 3000, 200)] + 0.3 * _sphere(rng, 200, 64), dim=-1)
+    exact = cross_modal_map(queries, memory, 0.01, 0.7)
+    approx, bound = cross_modal_map(queries, memory, 0.01, 0.7, top_k=k, return_bound=True)
+    err = (exact - approx).norm(dim=-1)
+    assert bound.shape == (200,)
+    assert torch.all(err <= bound + 1e-5)
+    assert torch.all(bound <= 2 * 0.3 + 1e-6)  # never more than 2 (1 - alpha)
+
+
+def test_top_k_bound_is_tiny_at_temperature_001_when_the_best_rows_stand_out():
+    rng = np.random.default_rng(1)
+    memory = _sphere(rng, 20000, 128)            # unrelated sentences: similarities near 0 ...
+    queries = memory[:50] * 0.8 + 0.2 * _sphere(rng, 50, 128)
+    queries = torch.nn.functional.normalize(queries, dim=-1)   # ... except each query's own neighbour
+    _, bound = cross_modal_map(queries, memory, 0.01, 0.7, top_k=64, return_bound=True)
+    assert float(bound.max()) < 1e-6
+    exact = cross_modal_map(queries, memory, 0.01, 0.7)
+    assert torch.allclose(exact, cross_modal_map(queries, memory, 0.01, 0.7, top_k=64), atol=1e-6)
+
+
+def test_full_memory_top_k_is_the_exact_mapping():
+    rng = np.random.default_rng(2)
+    memory, queries = _sphere(rng, 30, 16), _sphere(rng, 10, 16)
+    out, bound = cross_modal_map(queries, memory, 0.05, 0.5, top_k=30, return_bound=True)
+    assert torch.allclose(out, cross_modal_map(queries, memory, 0.05, 0.5)) and float(bound.max()) == 0.0
+
+
+def test_score_images_reports_a_bound_on_the_merged_scores_with_top_k():
+    rng = np.random.default_rng(3)
+    memory = _clustered_memory(rng, 2000, 32)
+    g, loc = _sphere(rng, 40, 32), _sphere(rng, 40 * 4, 32).reshape(40, 4, 32)
+    w = torch.from_numpy(rng.normal(size=(6, 32))).float()
+    exact = score_images(w, g, loc, memory=memory)
+    approx = score_images(w, g, loc, memory=memory, top_k=16)
+    assert "bound" in approx and "bound" not in exact
+    assert float((exact["merged"] - approx["merged"]).abs().max()) <= approx["bound"] + 1e-5
+
+
+def test_several_classifiers_in_one_pass_equal_one_at_a_time():
+    rng = np.random.default_rng(4)
+    memory, g = _sphere(rng, 12, 16), _sphere(rng, 9, 16)
+    loc = _sphere(rng, 9 * 3, 16).reshape(9, 3, 16)
+    ws = {f"w{i}": torch.from_numpy(rng.normal(size=(5, 16))).float() for i in range(3)}
+    together = score_images(ws, g, loc, memory=memory, image_chunk=4)
+    for name, w in ws.items():
+        alone = score_images(w, g, loc, memory=memory, image_chunk=2)
+        for branch in ("global", "local", "merged"):
+            assert torch.allclose(together[name][branch], alone[branch], atol=1e-6)
+
+
+def test_local_features_stream_from_a_feature_file(tmp_path):
+    from lcmc_core.features import FeatureFile, write_feature_entry
+    rng = np.random.default_rng(5)
+    g = _sphere(rng, 11, 8)
+    loc = _sphere(rng, 11 * 5, 8).reshape(11, 5, 8).half()
+    write_feature_entry(tmp_path, g, loc, chunk=4)
+    ff = FeatureFile(tmp_path / "local.npy")
+    w = torch.from_numpy(rng.normal(size=(3, 8))).float()
+    mem = _sphere(rng, 4, 8)
+    from_file = score_images(w, g, ff, memory=mem, image_chunk=3)
+    in_memory = score_images(w, g, loc, memory=mem, image_chunk=5)
+    assert from_file["merged"].shape == (11, 3)
+    assert torch.allclose(from_file["merged"], in_memory["merged"], atol=1e-6)
+
+
+def test_softmax_pooling_by_hand():
+    # one image, two positions, one class with weight e1: scores 1 and 0 at temperature 1
+    g = torch.tensor([[1.0, 0.0]])
+    loc = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]])
+    w = torch.tensor([[1.0, 0.0]])
+    out = score_images(w, g, loc, local_pool="softmax", pool_temperature=1.0, local_weight=1.0)
+    e = np.exp(1.0)
+    assert float(out["local"][0, 0]) == pytest.approx(e / (e + 1) * 1 + 1 / (e + 1) * 0)
+    assert float(score_images(w, g, loc)["local"][0, 0]) == 1.0  # max pooling
+
+
+def test_transforms_apply_before_the_mapping_and_embedding_mean_streams(tmp_path):
+    rng = np.random.default_rng(6)
+    g, loc = _sphere(rng, 7, 8), _sphere(rng, 7 * 3, 8).reshape(7, 3, 8)
+    mu_g, mu_l = g.mean(0), embedding_mean(loc, image_chunk=2)
+    assert torch.allclose(mu_l, loc.reshape(-1, 8).mean(0), atol=1e-6)
+    w = torch.from_numpy(rng.normal(size=(2, 8))).float()
+    shifted = score_images(w, g, loc, global_transform=lambda x: mean_shift(x, mu_g),
+                           local_transform=lambda x: mean_shift(x, mu_l))
+    direct = score_images(w, mean_shift(g, mu_g), mean_shift(loc, mu_l))
+    assert torch.allclose(shifted["merged"], direct["merged"], atol=1e-6)
