@@ -11,8 +11,8 @@ import time
 
 import torch
 
-from lcmc_core import datasets, features
-from lcmc_core.models import load_clip
+from lcmc_core.images import datasets, features
+from lcmc_core.images.models import load_clip
 
 
 def main():

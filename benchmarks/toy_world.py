@@ -10,7 +10,7 @@ import time
 
 import torch
 
-from lcmc_core import toyclip, toyworld
+from lcmc_core.images import toyclip, toyworld
 
 BUDGET_S = {"smoke": 30.0, "toy": 300.0}
 
@@ -23,7 +23,7 @@ def main():
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
     with tempfile.TemporaryDirectory() as cache:
         t0 = time.perf_counter()
-        split = toyworld.render_split("test", 2000, seed=123, cache_dir=cache)
+        split = toyworld.render_split("test", 2000, seed=123, cache=cache)
         dt = time.perf_counter() - t0
         print(f"render: {len(split.images)} scenes in {dt:.2f}s = {len(split.images) / dt:.0f} images/s")
         for size in args.sizes:

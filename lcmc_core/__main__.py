@@ -1,27 +1,108 @@
-"""Command line: ``python -m lcmc_core reproduce --profile toy`` and ``python -m lcmc_core toy-clips`` (see ``--help``)."""
+"""The command line: ``python -m lcmc_core reproduce | toy-clips | generate-corpus`` (``--help`` on each).
+
+``reproduce`` reruns the numbered notebooks for a profile into ``results/<profile>/``; ``toy-clips``
+builds the toy world and every toy CLIP variant and writes their metrics; ``generate-corpus`` writes
+(or resumes) a training corpus with a sentence generator. Every error a user can cause (bad
+parameters, missing files, an unusable dataset or endpoint) is printed as one ``error:`` line with
+exit status 2; a failing notebook exits with 1; Ctrl-C with 130.
+"""
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
 
 
-def main(argv=None) -> int:
-    """Entry point of ``python -m lcmc_core``."""
-    from . import reproduce as reproduce_mod
+def _reproduce_arguments(parser: argparse.ArgumentParser) -> None:
+    from .runner.profiles import available_profiles
+    parser.add_argument("--profile", default="toy",
+                        help=f"profile name ({', '.join(available_profiles())}) or path of a .yaml profile")
+    parser.add_argument("--only", action="append", default=None, metavar="NN",
+                        help="run only these notebooks, by number (repeatable or comma-separated: --only 02,03)")
+    parser.add_argument("--out", default=None, help="results folder (default results/<profile>)")
+    parser.add_argument("--set", dest="set", action="append", default=None, metavar="KEY=VALUE",
+                        help="override a parameter (value read as YAML; nested keys with dots, method.alpha=0.5, "
+                             "or a unique name, alpha=0.5; NN.KEY=VALUE for one notebook); repeatable")
+    parser.add_argument("--root", default=None, metavar="PATH", help="dataset folder: shortcut for --set data_root=PATH")
+    parser.add_argument("--list", action="store_true",
+                        help="print the notebooks and every resolved parameter with its source, run nothing")
+    parser.add_argument("--cache", default=None,
+                        help="cache folder for the notebooks' kernels (sets LCMC_CACHE_DIR; default $LCMC_CACHE_DIR "
+                             "or .cache/lcmc of the checkout)")
+    parser.add_argument("--notebooks", default=None, metavar="DIR", help="notebook folder (default ./notebooks)")
+    parser.add_argument("--kernel", default=None, help="Jupyter kernel name (default python3)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars or per-notebook lines")
 
-    parser = argparse.ArgumentParser(prog="python -m lcmc_core", description=__doc__)
+
+def _run_reproduce(args) -> int:
+    from .errors import ConfigError
+    from .runner import reproduce as rp
+    from .runner.profiles import parse_set
+
+    overrides = parse_set(args.set)
+    if args.root is not None:
+        if "data_root" in overrides and overrides["data_root"] != args.root:
+            raise ConfigError(f"--root {args.root!r} and --set data_root={overrides['data_root']!r} disagree; give one")
+        overrides["data_root"] = args.root
+    only = [x.strip() for chunk in (args.only or []) for x in str(chunk).split(",") if x.strip()] or None
+    if args.list:
+        prof, out_dir, selected, values = rp.plan(args.profile, only, args.out, overrides, args.notebooks,
+                                                 check_required=False)
+        print(rp.format_plan(prof, out_dir, selected, values))
+        missing = [k for k in prof.required if not overrides.get(k) and not prof.params.get(k)]
+        if missing:
+            print(f"note: a run needs {', '.join(missing)} (e.g. --root PATH)")
+        return 0
+    if args.cache:
+        os.environ["LCMC_CACHE_DIR"] = str(Path(args.cache).expanduser().absolute())
+    rp.reproduce(args.profile, only=only, out=args.out, overrides=overrides, notebooks_dir=args.notebooks,
+                 progress=not args.no_progress, kernel_name=args.kernel)
+    return 0
+
+
+def _run_generate_corpus(args) -> int:
+    from .text.generation import generate_corpus
+
+    options = {}
+    if args.generator == "openai":
+        options = dict(model=args.model, base_url=args.base_url, api_key_env=args.api_key_env,
+                       concurrency=args.concurrency, connect_timeout_s=args.connect_timeout_s,
+                       read_timeout_s=args.read_timeout_s, max_attempts=args.max_attempts)
+    elif args.generator == "transformers":
+        options = dict(model=args.model)
+    summary = generate_corpus(args.out, args.label_set, args.n, args.seed, args.generator,
+                              time_budget_s=args.time_budget_s, **options)
+    print(json.dumps({k: v for k, v in summary.to_dict().items() if k != "run"}, indent=1))
+    return 0 if summary.complete else 3
+
+
+def _run_toy_clips(args) -> int:
+    from .images.toyclip import build_variants
+
+    t0 = time.perf_counter()
+    build_variants(args.size, Path(args.out or Path("results") / args.size), seed=args.seed, cache=args.cache)
+    print(f"toy-clips --size {args.size}: done in {time.perf_counter() - t0:.1f}s")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``python -m lcmc_core``."""
+    from .runner import reproduce as rp
+
+    parser = argparse.ArgumentParser(prog="python -m lcmc_core", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     rep = sub.add_parser("reproduce", help="rerun the numbered notebooks for a profile into results/<profile>/",
-                         description=reproduce_mod.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    reproduce_mod.add_arguments(rep)
+                         description=rp.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _reproduce_arguments(rep)
     toy = sub.add_parser("toy-clips", help="build the toy world and every toy CLIP variant; write their metrics")
     toy.add_argument("--size", default="toy", choices=["toy", "smoke"])
     toy.add_argument("--out", default=None, help="output folder (default results/<size>)")
     toy.add_argument("--seed", type=int, default=0)
-    toy.add_argument("--cache", default=None, help="cache folder (default $LCMC_CACHE_DIR or ~/.cache/lcmc)")
+    toy.add_argument("--cache", default=None, help="cache folder (default $LCMC_CACHE_DIR or .cache/lcmc)")
     gen = sub.add_parser("generate-corpus", help="generate (or resume) a training corpus with a sentence generator")
     gen.add_argument("--label-set", required=True, help="voc2007 | coco2014 | nuswide | emoji-voc")
     gen.add_argument("--n", type=int, required=True, help="number of requests (sampled label sets)")
@@ -32,30 +113,32 @@ def main(argv=None) -> int:
     gen.add_argument("--api-key-env", default="OPENAI_API_KEY",
                      help="NAME of the environment variable holding the key (the key itself is never an argument)")
     gen.add_argument("--concurrency", type=int, default=8)
+    gen.add_argument("--connect-timeout-s", type=float, default=10.0, help="seconds to establish a connection")
+    gen.add_argument("--read-timeout-s", type=float, default=30.0, help="seconds to wait for an answer")
+    gen.add_argument("--max-attempts", type=int, default=5, help="attempts per request")
     gen.add_argument("--time-budget-s", type=float, default=None)
     gen.add_argument("--out", required=True, help="corpus file (.jsonl); rerunning the same command resumes it")
-    args = parser.parse_args(argv)
+    return parser
 
-    if args.command == "reproduce":
-        return reproduce_mod.main_reproduce(args)
-    if args.command == "generate-corpus":
-        from .generation import generate_corpus
-        options = {}
-        if args.generator == "openai":
-            options = dict(model=args.model, base_url=args.base_url, api_key_env=args.api_key_env,
-                           concurrency=args.concurrency)
-        elif args.generator == "transformers":
-            options = dict(model=args.model)
-        summary = generate_corpus(args.out, args.label_set, args.n, args.seed, args.generator,
-                                  time_budget_s=args.time_budget_s, **options)
-        print(json.dumps({k: v for k, v in summary.to_dict().items() if k != "run"}, indent=1))
-        return 0 if summary.complete else 3
-    if args.command == "toy-clips":
-        t0 = time.perf_counter()
-        from .toyclip import build_variants
-        build_variants(args.size, Path(args.out or Path("results") / args.size), seed=args.seed, cache=args.cache)
-        print(f"toy-clips --size {args.size}: done in {time.perf_counter() - t0:.1f}s")
-    return 0
+
+def main(argv=None) -> int:
+    """Entry point of ``python -m lcmc_core``: one ``error:`` line and status 2 for anything a user can cause."""
+    from .errors import LcmcError
+    from .runner.reproduce import NotebookFailed
+
+    args = build_parser().parse_args(argv)
+    run = {"reproduce": _run_reproduce, "generate-corpus": _run_generate_corpus, "toy-clips": _run_toy_clips}
+    try:
+        return run[args.command](args)
+    except NotebookFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except LcmcError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -14,8 +14,9 @@ import contextlib
 import os
 import tempfile
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
 
 __all__ = ["cache_dir", "default_cache_dir", "atomic_writer", "atomic_write", "save_torch_atomic",
            "load_torch", "entry_lock"]

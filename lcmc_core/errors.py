@@ -22,8 +22,8 @@ class ConfigError(LcmcError, ValueError):
     """A profile, a parameter or a command-line override is invalid."""
 
 
-class UnknownNameError(LcmcError, KeyError):
-    """A name (model, dataset, label set, variant, generator) is not one of those known."""
+class UnknownNameError(LcmcError, KeyError, ValueError):
+    """A name (model, dataset, label set, variant, generator) is not one of those known (a bad value and a failed lookup)."""
 
 
 class MissingFileError(LcmcError, FileNotFoundError):

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Render the EmojiVOC sprite sheet from Noto Color Emoji (run once; the outputs are committed).
 
-Writes into ``lcmc_core/assets/``:
+Writes into ``lcmc_core/images/assets/``:
 
 * ``emoji_voc_sprites.png`` -- one RGBA sheet with one sprite per PASCAL VOC class, each trimmed
   to its alpha bounding box and downscaled so that its longer side is ``--max-side`` pixels;
@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO))
 
 from lcmc_core.labels import get_label_set  # noqa: E402
 
-ASSETS = REPO / "lcmc_core" / "assets"
+ASSETS = REPO / "lcmc_core" / "images" / "assets"
 SHEET_NAME = "emoji_voc_sprites.png"
 INDEX_NAME = "emoji_voc_sprites.json"
 LICENSE_NAME = "NotoColorEmoji-LICENSE.txt"
@@ -136,7 +136,7 @@ def debian_version() -> str:
 
 
 def main(argv=None) -> int:
-    """Render the sheet, its JSON index and the licence notice into lcmc_core/assets/."""
+    """Render the sheet, its JSON index and the licence notice into lcmc_core/images/assets/."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--font", default=DEFAULT_FONT, help="path to NotoColorEmoji.ttf")
     ap.add_argument("--max-side", type=int, default=64, help="longer side of each sprite in pixels")

@@ -44,8 +44,8 @@ import socket
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable, Optional
 
 _PROMPT_RE = re.compile(r"contains (.+?)\.?\s*$", re.S)
 _CONTEXTS = ["in a park", "on a sunny afternoon", "indoors", "by the lake", "at home",
@@ -93,9 +93,9 @@ def token_counts(prompt: str, content: str) -> tuple[int, int]:
 class ChatServer:
     """A fake chat-completions endpoint on 127.0.0.1 (see the module docstring); use as a context manager."""
 
-    def __init__(self, faults: Optional[Callable[[str, int], Optional[str]]] = None, *,
-                 api_key: Optional[str] = None, delay_s: float = 0.0, slow_s: float = 2.0,
-                 retry_after: Optional[str] = "0.2", gate_after: Optional[int] = None):
+    def __init__(self, faults: Callable[[str, int], str | None] | None = None, *,
+                 api_key: str | None = None, delay_s: float = 0.0, slow_s: float = 2.0,
+                 retry_after: str | None = "0.2", gate_after: int | None = None):
         self.faults = faults or (lambda prompt, attempt: None)
         self.api_key = api_key
         self.delay_s = delay_s
@@ -109,13 +109,13 @@ class ChatServer:
         self.requests = 0
         self.kinds: Counter = Counter()          # fault kind (or "ok") -> count
         self.attempts: Counter = Counter()       # prompt -> requests seen
-        self.arrivals: list[tuple[float, str, Optional[str]]] = []  # (time, prompt, kind)
-        self.last_payload: Optional[dict] = None  # the JSON body of the latest request
-        self._httpd: Optional[ThreadingHTTPServer] = None
-        self._thread: Optional[threading.Thread] = None
+        self.arrivals: list[tuple[float, str, str | None]] = []  # (time, prompt, kind)
+        self.last_payload: dict | None = None  # the JSON body of the latest request
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
-    def start(self) -> "ChatServer":
+    def start(self) -> ChatServer:
         """Bind 127.0.0.1 on an ephemeral port and serve in a daemon thread."""
         server = self
 
@@ -139,7 +139,7 @@ class ChatServer:
             self._httpd.server_close()
             self._httpd = None
 
-    def __enter__(self) -> "ChatServer":
+    def __enter__(self) -> ChatServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -175,10 +175,10 @@ class _Handler(BaseHTTPRequestHandler):
     owner: ChatServer
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format, *args):  # noqa: A002 - keep test output quiet
+    def log_message(self, format, *args):
         pass
 
-    def _send_json(self, status: int, payload, headers: Optional[dict] = None, raw: Optional[bytes] = None):
+    def _send_json(self, status: int, payload, headers: dict | None = None, raw: bytes | None = None):
         body = raw if raw is not None else json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -189,7 +189,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
         self.wfile.flush()
 
-    def do_POST(self):  # noqa: N802 - http.server API
+    def do_POST(self):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length)
         route = self.path.rstrip("/")
@@ -227,7 +227,7 @@ class _Handler(BaseHTTPRequestHandler):
             if server.delay_s:
                 time.sleep(server.delay_s)
             self._answer(kind, prompt, payload, key)
-        except (BrokenPipeError, ConnectionResetError, socket.timeout):
+        except (TimeoutError, BrokenPipeError, ConnectionResetError):
             self.close_connection = True
         finally:
             server._leave()

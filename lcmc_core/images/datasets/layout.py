@@ -1,0 +1,302 @@
+"""Shared helpers for the real-benchmark loaders (VOC2007, COCO 2014, NUS-WIDE).
+
+The loaders read a user's own copy of a dataset, so most of what can go wrong is about files:
+a folder not extracted where expected, a label file cut short, an image that never downloaded.
+This module turns each of those into one clear error:
+
+- :class:`DatasetLayoutError` (a ``FileNotFoundError``): required files or folders are missing.
+  The loader collects *every* missing piece first (:class:`LayoutCheck`) and raises once, listing
+  what is missing, where it was expected, and what to download and where to put it.
+- :class:`DatasetFormatError` (a ``ValueError``): a file exists but does not follow the official
+  format; the message names the file and, where it makes sense, the line.
+- :class:`ImageCheckError` (an ``OSError``): listed images are missing or cannot be decoded and
+  the caller asked for ``missing="fail"``; the message gives the count and the first names.
+
+It also holds the image side shared by every loader: :func:`check_images` (existence, optional
+decoding, the ``missing="fail"|"skip"`` policy), :func:`open_rgb` (PIL, converted to RGB, because
+these datasets contain grayscale, CMYK and palette JPEGs) and :func:`build_dataset`.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from ...errors import ConfigError, LcmcError
+from .base import MultiLabelDataset
+
+__all__ = [
+    "DatasetLayoutError", "DatasetFormatError", "ImageCheckError", "LayoutCheck",
+    "MISSING_POLICIES", "check_images", "open_rgb", "build_dataset", "read_text_lines",
+    "require_root", "open_root", "check_choice", "check_classnames", "PathImages",
+]
+
+MISSING_POLICIES = ("fail", "skip")
+# How many file names an error or warning lists before saying "and N more".
+_SHOW = 10
+
+
+class DatasetLayoutError(LcmcError, FileNotFoundError):
+    """Required dataset files or folders are missing; ``missing`` lists ``(path, what)`` pairs."""
+
+    def __init__(self, message: str, missing: Sequence[tuple[str, str]] = ()):
+        super().__init__(message)
+        self.missing = list(missing)
+
+    def __str__(self) -> str:  # FileNotFoundError would otherwise print only the errno form
+        return self.args[0]
+
+
+class DatasetFormatError(LcmcError, ValueError):
+    """A dataset file exists but does not follow its official format (file and line named)."""
+
+
+class ImageCheckError(LcmcError, OSError):
+    """Images listed by the split are missing or unreadable; ``missing``/``unreadable`` hold paths."""
+
+    def __init__(self, message: str, missing: Sequence[str] = (), unreadable: Sequence[str] = ()):
+        super().__init__(message)
+        self.missing = list(missing)
+        self.unreadable = list(unreadable)
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+class LayoutCheck:
+    """Collect missing files/folders, then raise one :class:`DatasetLayoutError` listing them all."""
+
+    def __init__(self, dataset: str, split: str, root: Path):
+        self.dataset = dataset
+        self.split = split
+        self.root = Path(root)
+        self.missing: list[tuple[str, str]] = []
+        self.advice: list[str] = []
+
+    def file(self, path: Path, what: str) -> bool:
+        """Record ``path`` as missing unless it is an existing file; return whether it exists."""
+        if Path(path).is_file():
+            return True
+        self.missing.append((str(path), what))
+        return False
+
+    def folder(self, path: Path, what: str) -> bool:
+        """Record ``path`` as missing unless it is an existing folder; return whether it exists."""
+        if Path(path).is_dir():
+            return True
+        self.missing.append((str(path), what))
+        return False
+
+    def files(self, paths: Iterable[Path], what: str, advice: str | None = None) -> list[Path]:
+        """Check many files of one kind; record each missing one; return the missing paths."""
+        absent = [Path(p) for p in paths if not Path(p).is_file()]
+        for p in absent:
+            self.missing.append((str(p), what))
+        if absent and advice:
+            self.advise(advice)
+        return absent
+
+    def advise(self, text: str) -> None:
+        """Add one line of download/placement advice (printed once, in order)."""
+        if text not in self.advice:
+            self.advice.append(text)
+
+    def raise_if_missing(self) -> None:
+        """Raise :class:`DatasetLayoutError` naming every recorded missing piece, if any."""
+        if not self.missing:
+            return
+        n = len(self.missing)
+        lines = [f"{self.dataset} (split {self.split!r}): the dataset under {self.root} is incomplete; "
+                 f"{n} required {'piece is' if n == 1 else 'pieces are'} missing:"]
+        # Every missing path is listed (no truncation): the user needs the full picture, and a
+        # whole missing folder is reported as that folder, not as its thousands of files.
+        for path, what in self.missing:
+            lines.append(f"  - {what}: expected at {path}")
+        if self.advice:
+            lines.append("How to fix:")
+            lines.extend(f"  * {a}" for a in self.advice)
+        raise DatasetLayoutError("\n".join(lines), self.missing)
+
+
+def require_root(dataset: str, root) -> Path:
+    """Return ``root`` as an absolute :class:`Path`; raise if it was not given or does not exist."""
+    if root is None:
+        raise ConfigError(f"{dataset}: the 'root' parameter is required (the folder holding your copy "
+                         f"of the dataset); e.g. lcmc_core.datasets.load({dataset!r}, root='/data/{dataset}')")
+    path = Path(os.path.expanduser(str(root))).absolute()
+    if not path.is_dir():
+        raise DatasetLayoutError(
+            f"{dataset}: root folder {path} does not exist (parameter 'root'); expected the folder "
+            f"that holds your copy of the dataset", [(str(path), "dataset root folder")])
+    return path
+
+
+def open_root(dataset: str, root, split: str, splits: Sequence[str], missing: str) -> Path:
+    """The checks every loader starts with (``split``, ``missing``, ``root``); returns the root folder."""
+    check_choice(dataset, "split", split, splits)
+    check_choice(dataset, "missing", missing, MISSING_POLICIES)
+    return require_root(dataset, root)
+
+
+def check_choice(dataset: str, param: str, value, allowed: Sequence) -> None:
+    """Raise ``ValueError`` naming ``param`` unless ``value`` is one of ``allowed``."""
+    if value not in allowed:
+        raise ConfigError(f"{dataset}: parameter {param!r} must be one of {list(allowed)}, got {value!r}")
+
+
+def check_classnames(dataset: str, found: Sequence[str], expected: Sequence[str], source: str) -> None:
+    """Raise :class:`DatasetFormatError` unless ``found`` equals the label set's names, in order."""
+    found, expected = list(found), list(expected)
+    if found == expected:
+        return
+    detail = []
+    if len(found) != len(expected):
+        detail.append(f"{len(found)} classes found, {len(expected)} expected")
+    diffs = [(i, f, e) for i, (f, e) in enumerate(zip(found, expected)) if f != e]
+    for i, f, e in diffs[:_SHOW]:
+        detail.append(f"position {i}: found {f!r}, expected {e!r}")
+    if len(diffs) > _SHOW:
+        detail.append(f"... and {len(diffs) - _SHOW} more differences")
+    raise DatasetFormatError(
+        f"{dataset}: the class names in {source} do not match the official {dataset} label set "
+        f"(lcmc_core.labels.get_label_set({dataset!r})); " + "; ".join(detail))
+
+
+def read_text_lines(path: Path) -> list[tuple[int, str]]:
+    """Return ``(line_number, stripped_text)`` for the non-blank lines of a text file (any line ending)."""
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as e:
+        raise DatasetLayoutError(f"cannot read {path}: {e}", [(str(path), "text file")]) from e
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")  # the official lists are ASCII; never fail on an odd byte
+    return [(n, line.strip()) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+
+
+def _names(paths: Sequence[str]) -> str:
+    shown = ", ".join(paths[:_SHOW])
+    return shown + (f", ... and {len(paths) - _SHOW} more" if len(paths) > _SHOW else "")
+
+
+def _existing_files(paths: Sequence[str]) -> np.ndarray:
+    """Vectorised existence check: list each parent folder once instead of one stat per file."""
+    listing: dict[str, set[str] | None] = {}
+    ok = np.zeros(len(paths), dtype=bool)
+    for i, p in enumerate(paths):
+        parent, name = os.path.split(p)
+        if parent not in listing:
+            try:
+                listing[parent] = {e.name for e in os.scandir(parent) if e.is_file()}
+            except OSError:
+                listing[parent] = None
+        names = listing[parent]
+        ok[i] = names is not None and name in names
+    return ok
+
+
+def _decodes(path: str) -> bool:
+    try:
+        with Image.open(path) as im:
+            im.load()
+        return True
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError):
+        # PIL raises OSError for truncated data, UnidentifiedImageError for non-images and, for
+        # some broken headers, ValueError/SyntaxError.
+        return False
+
+
+def check_images(dataset: str, split: str, paths: Sequence[str], *, missing: str = "fail",
+                 verify_images: bool = False, workers: int | None = None) -> np.ndarray:
+    """Check that every image exists (and, with ``verify_images``, decodes); return a keep-mask.
+
+    ``missing="fail"`` raises :class:`ImageCheckError` listing the bad images by count and first
+    names; ``missing="skip"`` keeps going, warns with the count, and marks those rows ``False``.
+    """
+    check_choice(dataset, "missing", missing, MISSING_POLICIES)
+    exists = _existing_files(paths)
+    decodes = exists.copy()
+    if verify_images:
+        idx = np.flatnonzero(exists)
+        n_workers = workers or min(8, os.cpu_count() or 1)
+        with ThreadPoolExecutor(max_workers=n_workers) as pool:  # PIL decoding releases the GIL
+            results = list(pool.map(_decodes, [paths[i] for i in idx]))
+        decodes[idx] = results
+    absent = [paths[i] for i in np.flatnonzero(~exists)]
+    broken = [paths[i] for i in np.flatnonzero(exists & ~decodes)]
+    if not absent and not broken:
+        return decodes
+    parts = []
+    if absent:
+        parts.append(f"{len(absent)} missing (not found): {_names(absent)}")
+    if broken:
+        parts.append(f"{len(broken)} unreadable (PIL cannot decode them): {_names(broken)}")
+    summary = (f"{dataset} (split {split!r}): {len(absent) + len(broken)} of {len(paths)} images "
+               f"cannot be used; " + "; ".join(parts))
+    if len(absent) == len(paths):
+        summary += (". None of the listed images was found: check that the image folder follows the "
+                    f"expected layout (the first image should be at {paths[0]})")
+    if missing == "skip" and not decodes.any():
+        raise ImageCheckError(summary + ". missing='skip' would leave no image at all.", absent, broken)
+    if missing == "fail":
+        raise ImageCheckError(
+            summary + ". Restore those files, or pass missing='skip' to drop their rows "
+            "(the evaluation then covers fewer images than the official split).", absent, broken)
+    warnings.warn(summary + f". missing='skip': dropping those {len(absent) + len(broken)} rows; "
+                  f"{int(decodes.sum())} images remain.", RuntimeWarning, stacklevel=_caller_stacklevel())
+    return decodes
+
+
+def _caller_stacklevel() -> int:
+    """Stack level of the first frame outside this package, so warnings point at the user's call."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and (frame.f_globals.get("__name__", "") + ".").startswith(__package__ + "."):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def open_rgb(path: str) -> Image.Image:
+    """Open an image with PIL and return it as RGB (grayscale, CMYK and palette files included)."""
+    try:
+        with Image.open(path) as im:
+            im.load()
+            if im.mode == "P" and "transparency" in im.info:
+                im = im.convert("RGBA")  # palette transparency must go through RGBA first
+            return im.convert("RGB")
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as e:
+        raise OSError(f"cannot read image {path}: {e}. Load the dataset with verify_images=True to "
+                      f"find every unreadable image, and missing='skip' to drop them.") from e
+
+
+class PathImages:
+    """Image loader reading ``paths[i]`` from disk as RGB (picklable, for DataLoader workers)."""
+
+    def __init__(self, paths: Sequence[str]):
+        self.paths = list(paths)
+
+    def __call__(self, i: int) -> Image.Image:
+        return open_rgb(self.paths[i])
+
+
+def build_dataset(name: str, split: str, classnames: Sequence[str], labels: np.ndarray,
+                  image_ids: Sequence[str], image_paths: Sequence[str], *, missing: str = "fail",
+                  verify_images: bool = False, label_set: str | None = None,
+                  info: dict | None = None) -> MultiLabelDataset:
+    """Apply the image checks and policy, then return the :class:`MultiLabelDataset`."""
+    image_paths = [str(p) for p in image_paths]
+    keep = check_images(name, split, image_paths, missing=missing, verify_images=verify_images)
+    info = dict(info or {})
+    info["skipped_images"] = [image_ids[i] for i in np.flatnonzero(~keep)]
+    info["official_size"] = len(image_paths)
+    labels = np.asarray(labels, dtype=np.int8)[keep]
+    ids = [image_ids[i] for i in np.flatnonzero(keep)]
+    paths = [image_paths[i] for i in np.flatnonzero(keep)]
+    return MultiLabelDataset(name, split, classnames, labels, PathImages(paths),
+                             image_ids=ids, image_paths=paths, label_set=label_set or name, info=info)

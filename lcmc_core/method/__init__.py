@@ -1,0 +1,7 @@
+"""The method, tensors in and tensors out: CoMC's classifier and mapping, zero-shot weights, metrics, gap.
+
+``comc`` (the :class:`~.comc.CoMC` estimator); ``classifier`` (the text-only classifier and its
+official training recipe); ``mapping`` (the cross-modal mapping and global + local scoring);
+``zero_shot`` (zero-shot weights, the text memory); ``metrics`` (mAP, F1, bootstrap);
+``gap`` (modality-gap measures). Nothing here loads models, reads datasets or writes caches.
+"""

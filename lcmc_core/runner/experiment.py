@@ -1,0 +1,247 @@
+"""One experiment = a run's parameters turned into objects: model, test set, corpus, comparison.
+
+The numbered notebooks all start with ``exp = Experiment.from_notebook(profile, out_dir, params)``
+(the three values papermill injects) and then ask it for what they need. Everything expensive is
+cached on disk (toy CLIP checkpoints, image and text features, trained classifiers, the corpus
+file), so a notebook run after another reuses its work and ``--only 03`` still works alone. The
+corpus lives in ``<out_dir>/corpus/`` (generation is resumable, see
+:mod:`lcmc_core.text.generation`); everything else in the cache folder.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..images import datasets, toyclip, toyworld
+from ..images.models import LoadedCLIP, load_clip
+from ..text.label_sets import get_label_set
+from ..text.labels import join_names, with_article
+from .comparison import ComparisonResult, MethodConfig, build_training_corpus, run_comparison
+from .params import TOY_N_TEST, Params, params_from_tree
+from .profiles import resolve_device
+from .report import results_dir, toy_world_caption
+
+__all__ = ["Experiment", "label_sentence"]
+
+
+class Experiment:
+    """The parameters of one run of the notebooks (:class:`Params`), and the objects built from them, lazily."""
+
+    def __init__(self, params: Params | Mapping | None = None, *, out_dir: str | Path = "", profile: str = "toy",
+                 cache=None):
+        self.params = params if isinstance(params, Params) else params_from_tree(params or {})
+        self.out_dir = str(out_dir or "")
+        self.profile = profile
+        self.cache = cache
+        self._clip: LoadedCLIP | None = None
+        self._test_set = None
+
+    @classmethod
+    def from_notebook(cls, profile: str, out_dir: str, params: Mapping | None) -> Experiment:
+        """The experiment of a notebook's three injected values (``params={}`` = the defaults, i.e. the toy profile)."""
+        return cls(params_from_tree(dict(params or {}), {k: "the notebook's params" for k in (params or {})}),
+                   out_dir=out_dir, profile=profile)
+
+    def __repr__(self) -> str:
+        p = self.params
+        return f"Experiment(profile={self.profile!r}, dataset={p.dataset!r}, clip={p.clip_model}/{p.clip_pretrained})"
+
+    def replace(self, **changes) -> Experiment:
+        """The same experiment with some parameters changed (a fresh object; nothing built is shared)."""
+        return Experiment(dataclasses.replace(self.params, **changes), out_dir=self.out_dir, profile=self.profile,
+                          cache=self.cache)
+
+    # --- what the parameters describe --------------------------------------------------------
+    @property
+    def is_toy(self) -> bool:
+        """True for the embedded toy world (EmojiVOC with a toy CLIP)."""
+        return self.params.dataset == "emoji-voc"
+
+    @property
+    def label_set(self):
+        """The dataset's label set."""
+        return get_label_set(self.params.dataset)
+
+    @property
+    def results_dir(self) -> Path:
+        """Where figures, tables and the corpus go."""
+        return results_dir(self.out_dir)
+
+    @property
+    def note(self) -> str:
+        """The caption every toy-world figure and table carries ("" on real data)."""
+        return toy_world_caption(self.profile, self.params.dataset)
+
+    def describe(self) -> str:
+        """One line: profile, dataset, model and results folder."""
+        p = self.params
+        return (f"profile {self.profile!r}: {p.dataset}, CLIP {p.clip_model} ({p.clip_pretrained}); "
+                f"results in {self.results_dir.name}/")
+
+    def toy_spec(self, variant: str | None = None) -> toyclip.ToyCLIPSpec:
+        """The toy CLIP spec of ``variant`` (default: this experiment's) at this experiment's size."""
+        return toyclip.toy_clip_specs(self.params.toy_size, [variant or self.params.toy_variant],
+                                      seed=self.params.seed)[0]
+
+    def with_variant(self, variant: str) -> Experiment:
+        """The same experiment with another toy CLIP variant (toy world only)."""
+        if not self.is_toy:
+            raise ValueError(f"toy CLIP variants exist only in the toy world, not {self.params.dataset!r}")
+        return self.replace(toy_variant=variant)
+
+    def pair_count(self, default: int = 1000) -> int:
+        """Matched (image, text) pairs for the gap figures: the toy size's held-out split, or ``default`` test images."""
+        if self.is_toy:
+            return int(toyclip.SIZES[self.params.toy_size]["n_heldout"])
+        return int(min(default, self.params.n_test)) if self.params.n_test else int(default)
+
+    # --- the pieces (built on first use, then reused) -----------------------------------------
+    def clip(self) -> LoadedCLIP:
+        """The CLIP model: the toy CLIP (pretrained here if not cached, minutes) or an open_clip model and weights."""
+        if self._clip is None:
+            p = self.params
+            device = resolve_device(p.device)
+            if p.clip_pretrained == "toy":
+                self._clip = toyclip.load_toy_clip(self.toy_spec(), cache=self.cache, device=device)
+            else:
+                self._clip = load_clip(p.clip_model, p.clip_pretrained or None, device=device)
+        return self._clip
+
+    def test_set(self):
+        """The evaluated images: the toy test split, or the real dataset's test split (optionally a fixed sample)."""
+        if self._test_set is None:
+            p = self.params
+            if self.is_toy:
+                ds = datasets.load("emoji-voc", split="test", n=p.n_test or TOY_N_TEST, seed=p.seed,
+                                   image_size=self.toy_spec().image_size)
+            else:
+                ds = datasets.load(p.dataset, p.data_root, split="test", missing=p.missing_images,
+                                   verify_images=p.verify_images)
+                if p.n_test and p.n_test < len(ds):
+                    idx = np.sort(np.random.default_rng(p.seed).choice(len(ds), p.n_test, replace=False))
+                    ds = ds.subset(idx)
+            self._test_set = ds
+        return self._test_set
+
+    # --- the corpus ------------------------------------------------------------------------
+    def generator_options(self) -> dict:
+        """Options for the corpus generator from the ``llm.*`` parameters (none for ``template``)."""
+        p, llm = self.params, self.params.llm
+        if p.corpus_generator == "openai":
+            opts = dict(model=llm.model, base_url=llm.base_url or None, api_key_env=llm.api_key_env,
+                        max_tokens=llm.max_tokens, temperature=llm.temperature, concurrency=llm.concurrency,
+                        connect_timeout_s=llm.connect_timeout_s, read_timeout_s=llm.read_timeout_s,
+                        max_attempts=llm.max_attempts)
+            if llm.price_prompt_per_1k or llm.price_completion_per_1k:
+                opts.update(price_prompt_per_1k=llm.price_prompt_per_1k,
+                            price_completion_per_1k=llm.price_completion_per_1k)
+            return opts
+        if p.corpus_generator == "transformers":
+            return dict(model=llm.model, max_new_tokens=llm.max_tokens, temperature=llm.temperature)
+        return {}
+
+    def corpus_path(self, seed: int | None = None) -> Path:
+        """The generated corpus file of this experiment (JSON Lines); its name carries the generator's settings.
+
+        With ``corpus_path`` set, that file is read instead and nothing is generated.
+        """
+        p = self.params
+        if p.corpus_path:
+            return Path(p.corpus_path)
+        seed = p.seed if seed is None else seed
+        name = p.corpus_generator
+        if p.corpus_generator != "template":
+            settings = json.dumps(self.generator_options(), sort_keys=True, default=str)
+            name += "-" + hashlib.sha256(settings.encode()).hexdigest()[:8]
+        return self.results_dir / "corpus" / f"{name}-{self.label_set.name}-n{p.corpus_size}-seed{seed}.jsonl"
+
+    def generate_corpus(self, progress: bool = True, seed: int | None = None):
+        """Generate (or finish generating) the corpus file; returns the generation summary."""
+        from ..text.generation import generate_corpus
+        p = self.params
+        return generate_corpus(self.corpus_path(seed), self.label_set, p.corpus_size, p.seed if seed is None else seed,
+                               p.corpus_generator, progress=progress, k_range=p.method.k_range,
+                               time_budget_s=p.llm.time_budget_s or None, **self.generator_options())
+
+    def record_corpus_status(self, summary) -> None:
+        """Tell the runner that notebook 01 ended with an incomplete corpus (so the manifest does not say "ok")."""
+        from .report import report_status
+        if summary.status != "complete":
+            report_status(self.out_dir, "01", "incomplete",
+                          f"corpus {summary.status}: {summary.pending} of {summary.n} requests pending; rerun to resume")
+
+    def corpus_complete(self, seed: int | None = None) -> bool:
+        """True when the corpus file exists and its generation summary says every request was answered."""
+        from ..text.generation import read_summary
+        path = self.corpus_path(seed)
+        if self.params.corpus_path:
+            return path.is_file()
+        try:
+            return path.exists() and read_summary(path)["status"] == "complete"
+        except (FileNotFoundError, KeyError, ValueError):
+            return False
+
+    def training_corpus(self, progress: bool = False, seed: int | None = None):
+        """The classifier's training texts: the corpus file (generated first for the template generator) plus prompts."""
+        if not self.corpus_complete(seed):
+            if self.params.corpus_path:
+                from ..errors import MissingFileError
+                raise MissingFileError(f"corpus_path: the corpus file {self.params.corpus_path} does not exist")
+            if self.params.corpus_generator != "template":
+                from ..errors import ConfigError
+                raise ConfigError(
+                    f"the {self.params.corpus_generator} corpus at {self.corpus_path(seed)} is not complete; finish it "
+                    f"first with notebook 01 (python -m lcmc_core reproduce --only 01 with the same llm.* parameters) "
+                    f"or python -m lcmc_core generate-corpus, which resume where generation stopped")
+            self.generate_corpus(progress=progress, seed=seed)
+        return build_training_corpus(self.label_set, self.params.method, path=self.corpus_path(seed))
+
+    # --- the method ---------------------------------------------------------------------------
+    def method_config(self, **overrides: Any) -> MethodConfig:
+        """The method's configuration (``method.*``), with ``overrides`` (``classifier`` may be a dict of changes)."""
+        base = self.params.method
+        if isinstance(overrides.get("classifier"), Mapping):
+            overrides["classifier"] = dataclasses.replace(base.classifier, **overrides["classifier"])
+        return dataclasses.replace(base, **overrides)
+
+    def comparison(self, progress: bool = True, **overrides) -> ComparisonResult:
+        """Run (or reuse from the caches) CoMC and every baseline on the test set."""
+        return run_comparison(self.clip(), self.test_set(), self.method_config(**overrides),
+                              corpus=self.training_corpus(progress=progress), seed=self.params.seed, cache=self.cache,
+                              progress=progress, batch_size=self.params.batch_size,
+                              num_workers=self.params.num_workers)
+
+    def paired_embeddings(self, n: int | None = None) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+        """Matched (image, text) embedding pairs for gap measures: toy held-out image/caption pairs,
+        or, on real data, test images with a sentence naming their labels ("a photo of a dog and a person.")."""
+        from ..images.features import encode_texts_cached, extract_image_features
+        n = n or self.pair_count()
+        p = self.params
+        if self.is_toy:
+            spec = self.toy_spec()
+            ds = datasets.load("emoji-voc", split="heldout", n=n, seed=p.seed, image_size=spec.image_size)
+            captions, _ = toyworld.split_captions(toyworld.render_split("heldout", n, seed=p.seed,
+                                                                        image_size=spec.image_size),
+                                                  seed=p.seed, completeness=spec.caption_completeness)
+        else:
+            test = self.test_set()
+            ds = test.subset(np.arange(min(n, len(test))))
+            captions = [label_sentence(self.label_set, row) for row in ds.labels]
+        # the global embedding the method scores (attention pool without positional embedding)
+        img = extract_image_features(self.clip(), ds, local=False, global_pool=p.method.global_pool,
+                                     batch_size=p.batch_size, num_workers=p.num_workers, cache=self.cache,
+                                     progress=False).global_
+        return img, encode_texts_cached(self.clip(), captions, self.cache, progress=False), captions
+
+
+def label_sentence(label_set, row) -> str:
+    """A sentence naming the labels of one label row: "a photo of a dog, a cat and a person." ("a photo." if none)."""
+    names = [with_article(label_set.prompt_names[i]) for i in np.flatnonzero(np.asarray(row) == 1)]
+    return f"a photo of {join_names(names)}." if names else "a photo."

@@ -1,0 +1,458 @@
+"""Rerun the numbered notebooks headlessly for a profile: ``python -m lcmc_core reproduce --profile toy``.
+
+The notebooks ``notebooks/NN_*.ipynb`` run in number order with papermill, each with the values
+:func:`lcmc_core.runner.profiles.resolve` gives it (all validated before the first one starts).
+Everything goes to ``results/<profile>/`` (or ``--out``)::
+
+    executed/NN_name.ipynb   the executed notebook (with its outputs, or the traceback)
+    executed/NN_name.html    the same, exported to HTML
+    figures/, tables/        written by the notebooks (lcmc_core.runner.report), given out_dir
+    manifest.json            what ran, with what, where, how long, and how it ended
+
+Notebooks run with their own folder as working directory (as in Jupyter) and the kernel given by
+``kernel_name`` (default ``python3``, the environment's own kernel). A failing notebook stops the
+run: what was produced stays, the manifest records the failure, and :class:`NotebookFailed` names
+the notebook, the failing cell and the executed copy holding the traceback. A notebook can report
+that it ended without its full result (an LLM corpus still incomplete, for example) through
+:func:`lcmc_core.runner.report.report_status`; the manifest then says ``incomplete`` for it.
+Ctrl-C and SIGTERM stop the run and mark it ``interrupted`` / ``stopped`` in the manifest.
+``--only`` runs merge into an existing manifest of the same profile.
+
+The manifest holds no environment variables at all; values of secret-looking environment
+variables (``OPENAI_API_KEY``, ``HF_TOKEN``, ...) are additionally redacted from the manifest and
+from the executed notebooks and their HTML, should a notebook ever print one.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import signal
+import sys
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError, LcmcError
+from ..secrets import redact_file, secret_env_values
+from .profiles import NOTEBOOK_PARAMETERS, Profile, load_profile, notebook_number, resolve
+from .provenance import git_info, now, package_versions, read_manifest, relative, system_info, write_manifest
+
+__all__ = ["NotebookFailed", "RunStopped", "reproduce", "discover_notebooks", "select_notebooks",
+           "default_notebooks_dir", "plan", "format_plan", "check_dataset", "MANIFEST_NAME", "STATUS_DIR"]
+
+MANIFEST_NAME = "manifest.json"
+MANIFEST_VERSION = 2
+#: Folder (under the results folder) where notebooks leave their own status (see report.report_status).
+STATUS_DIR = "status"
+_NOTEBOOK = re.compile(r"^(\d{2})_[^/]+\.ipynb$")
+
+
+class NotebookFailed(LcmcError, RuntimeError):
+    """A notebook raised: names the notebook, the failing cell and the executed copy with the traceback."""
+
+    def __init__(self, notebook: str, executed: Path, *, cell_index: int | None = None,
+                 exec_count: int | None = None, ename: str = "", evalue: str = "", cell_source: str = "",
+                 notebook_cell: int | None = None, manifest: Path | None = None):
+        self.notebook, self.executed, self.cell_index, self.exec_count = notebook, Path(executed), cell_index, exec_count
+        self.ename, self.evalue, self.cell_source, self.manifest = ename, evalue, cell_source, manifest
+        self.notebook_cell = notebook_cell  # index of the failing cell in the original notebook (from 0)
+        count = f"In [{exec_count}] in the executed copy" if exec_count else None
+        if notebook_cell is not None:
+            where = f"cell {notebook_cell} (counting from 0 in {notebook}" + (f"; {count})" if count else ")")
+        elif cell_index is not None:
+            where = f"cell {cell_index} of the executed copy" + (f" ({count})" if count else "")
+        else:
+            where = "before or outside any cell (kernel start or papermill)"
+        first = next((ln.strip() for ln in cell_source.splitlines() if ln.strip()), "")
+        lines = [f"notebook {notebook} failed in {where}: {ename}: {evalue}".rstrip(": ")]
+        if first:
+            lines.append(f"  the failing cell begins: {first[:120]}")
+        lines.append(f"  the traceback is in the executed copy {self.executed} "
+                     f"(and {self.executed.with_suffix('.html')})")
+        if manifest:
+            lines.append(f"  outputs of the notebooks before it were kept; the run is recorded in {manifest}")
+        super().__init__("\n".join(lines))
+
+
+class RunStopped(LcmcError, RuntimeError):
+    """The run was stopped by a signal (SIGTERM); the manifest says so."""
+
+
+# ---------------------------------------------------------------------------------------------
+# finding notebooks and planning a run
+# ---------------------------------------------------------------------------------------------
+def default_notebooks_dir() -> Path:
+    """``./notebooks`` when it exists, else the ``notebooks/`` folder next to the package (a checkout)."""
+    here = Path.cwd() / "notebooks"
+    if here.is_dir():
+        return here
+    return Path(__file__).resolve().parents[2] / "notebooks"
+
+
+def discover_notebooks(notebooks_dir: str | os.PathLike | None = None) -> list[Path]:
+    """The numbered notebooks ``NN_name.ipynb`` of a folder, sorted by name."""
+    folder = (Path(notebooks_dir) if notebooks_dir is not None else default_notebooks_dir()).absolute()
+    if not folder.is_dir():
+        raise ConfigError(f"notebook folder {folder} does not exist (run from the repository root or pass "
+                          f"--notebooks DIR)")
+    found = sorted(p for p in folder.iterdir() if p.is_file() and _NOTEBOOK.match(p.name))
+    if not found:
+        raise ConfigError(f"no numbered notebooks (NN_name.ipynb) in {folder}")
+    return found
+
+
+def select_notebooks(notebooks: Sequence[Path], only: Iterable[str | int] | None) -> list[Path]:
+    """The notebooks whose number is in ``only`` (``"03"``, ``3``, ``"03_modality_gap"``); all if None."""
+    if not only:
+        return list(notebooks)
+    by_number = {notebook_number(p): p for p in notebooks}
+    wanted = []
+    for item in only:
+        num = notebook_number(item)
+        if num not in by_number:
+            raise ConfigError(f"--only {item!r}: there is no notebook {num}; expected one of "
+                              f"{', '.join(f'{n} ({p.stem})' for n, p in sorted(by_number.items()))}")
+        if num not in wanted:
+            wanted.append(num)
+    return [by_number[n] for n in sorted(wanted)]
+
+
+def _check_parameters_cells(paths: Sequence[Path]) -> None:
+    """Every notebook's `parameters` cell declares exactly what the runner injects."""
+    import papermill
+
+    problems = []
+    for p in paths:
+        try:
+            declared = set(papermill.inspect_notebook(str(p)))
+        except Exception as exc:
+            problems.append(f"notebook {p.name}: cannot read its parameters cell ({type(exc).__name__}: {exc})")
+            continue
+        missing = [k for k in NOTEBOOK_PARAMETERS if k not in declared]
+        if missing:
+            problems.append(f"notebook {p.name}: its `parameters` cell must declare {', '.join(NOTEBOOK_PARAMETERS)} "
+                            f"(missing: {', '.join(missing)})")
+    if problems:
+        raise ConfigError("; ".join(problems))
+
+
+def plan(profile, only=None, out=None, overrides=None, notebooks_dir=None,
+         check_required: bool = True) -> tuple[Profile, Path, list[Path], dict[Path, dict]]:
+    """Load and validate everything a run needs: (profile, results folder, notebooks to run, their values)."""
+    prof = load_profile(profile)
+    out_dir = Path(out).expanduser().absolute() if out else (Path.cwd() / "results" / prof.name).absolute()
+    all_nbs = discover_notebooks(notebooks_dir)
+    values = resolve(prof, all_nbs, overrides or {}, out_dir=out_dir, check_required=check_required)
+    if only:
+        selected = select_notebooks(all_nbs, only)
+        skipped = [p.name for p in selected if p not in values]
+        if skipped:
+            raise ConfigError(f"--only selects {', '.join(skipped)}, which profile {prof.name!r} skips "
+                              f"(skip: {list(prof.skip)} in {prof.where()})")
+    else:
+        selected = [p for p in all_nbs if p in values]
+    return prof, out_dir, selected, values
+
+
+def format_plan(profile: Profile, out_dir: Path, selected: Sequence[Path], values: Mapping[Path, dict]) -> str:
+    """Human-readable list of the notebooks a run would execute and every parameter, with its source."""
+    from .params import describe
+
+    lines = [f"profile {profile.name} ({profile.where()})" + (f": {profile.description}" if profile.description else ""),
+             f"results: {out_dir}"]
+    if profile.skip:
+        lines.append(f"skipped by the profile: {', '.join(profile.skip)}")
+    lines.append(f"notebooks: {', '.join(p.name for p in selected)}")
+    shown = None
+    for p in selected:
+        rows = describe(values[p]["_params"], values[p]["_origins"])
+        if shown is not None and rows == shown:
+            continue
+        lines.append(f"parameters{'' if shown is None else ' of ' + p.name}:")
+        width = max(len(k) for k, *_ in rows)
+        for key, value, where, _ in rows:
+            lines.append(f"    {key:<{width}} = {value!r}" + ("" if where == "default" else f"   ({where})"))
+        shown = rows
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# running
+# ---------------------------------------------------------------------------------------------
+def check_dataset(values: Mapping[Path, dict]) -> dict | None:
+    """Before any notebook runs: load the real dataset once so that a missing or broken copy is reported in full.
+
+    Returns what the manifest records about the images (how many were skipped, and which), or None.
+    """
+    from ..images import datasets
+
+    for v in values.values():
+        params = v["_params"]
+        if params.dataset == "emoji-voc":
+            return None
+        try:
+            ds = datasets.load(params.dataset, params.data_root or None, split="test",
+                               missing=params.missing_images, verify_images=params.verify_images)
+        except LcmcError as exc:
+            raise ConfigError(f"dataset {params.dataset!r} at data_root={params.data_root!r} is not usable; no "
+                              f"notebook was run.\n{exc}") from None
+        skipped = list(ds.info.get("skipped_images", []))
+        return {"name": params.dataset, "images": len(ds), "official_size": ds.info.get("official_size"),
+                "skipped_images": len(skipped), "skipped": skipped[:1000],
+                "skipped_reasons": ds.info.get("skipped_reasons", {})}
+    return None
+
+
+def _check_kernel(kernel_name: str) -> None:
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+    try:
+        KernelSpecManager().get_kernel_spec(kernel_name)
+    except NoSuchKernel as exc:
+        raise ConfigError(f"Jupyter kernel {kernel_name!r} not found; install one in this environment with "
+                          f"'python -m ipykernel install --sys-prefix --name {kernel_name}' or pass "
+                          f"--kernel NAME") from exc
+
+
+def _export_html(ipynb: Path) -> Path | None:
+    from nbconvert import HTMLExporter
+    html = ipynb.with_suffix(".html")
+    try:
+        body, _ = HTMLExporter(template_name="basic").from_filename(str(ipynb))
+    except Exception as exc:
+        print(f"  warning: HTML export of {ipynb.name} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return None
+    html.write_text(_html_page(ipynb.stem, body), encoding="utf-8")
+    return html
+
+
+def _html_page(title: str, body: str) -> str:
+    """The compact page around nbconvert's basic template (no repeated Jupyter CSS; GitHub renders the .ipynb)."""
+    return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>" + title + "</title>\n<style>"
+            "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;line-height:1.45}"
+            "pre{background:#f6f8fa;padding:.6em;overflow-x:auto}img{max-width:100%}"
+            "table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:.2em .5em}"
+            ".jp-InputArea-prompt,.jp-OutputArea-prompt{display:none}</style></head><body>\n"
+            + body + "\n</body></html>\n")
+
+
+def _locate_failure(executed: Path, original: Path, exec_count: int | None) -> tuple[int | None, str]:
+    """(index of the failing cell in the original notebook, its source), found by its error output."""
+    import nbformat
+    try:
+        nb = nbformat.read(str(executed), as_version=4)
+    except Exception:
+        return None, ""
+    failing = None
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        has_error = any(o.get("output_type") == "error" for o in cell.get("outputs", []))
+        if has_error or (exec_count is not None and cell.get("execution_count") == exec_count and failing is None):
+            failing = cell
+            if has_error:
+                break
+    if failing is None:
+        return None, ""
+    index = None
+    cell_id = failing.get("id")
+    if cell_id:
+        with contextlib.suppress(Exception):
+            orig = nbformat.read(str(original), as_version=4)
+            index = next((i for i, c in enumerate(orig.cells) if c.get("id") == cell_id), None)
+    return index, failing.source
+
+
+def _read_status(out_dir: Path, stem: str) -> dict | None:
+    path = out_dir / STATUS_DIR / f"{notebook_number(stem)}.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+@contextlib.contextmanager
+def _sigterm_raises():
+    """Inside the block, SIGTERM raises :class:`RunStopped` (so the manifest is marked before the process ends)."""
+    if not hasattr(signal, "SIGTERM") or sys.platform == "win32":
+        yield
+        return
+
+    def handler(signum, frame):
+        raise RunStopped("the run was stopped by SIGTERM")
+
+    try:
+        old = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def _papermill_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if not k.startswith("_")}
+
+
+def reproduce(profile: str | os.PathLike | Profile, only: Iterable[str | int] | None = None,
+              out: str | os.PathLike | None = None, overrides: Mapping[str, Any] | None = None,
+              notebooks_dir: str | os.PathLike | None = None, progress: bool = True,
+              kernel_name: str | None = None) -> Path:
+    """Run a profile's notebooks (or ``only`` those numbers) into the results folder; return that folder.
+
+    Raises :class:`~lcmc_core.errors.ConfigError` before anything runs if the profile, the
+    overrides or the notebooks' parameters are invalid, :class:`NotebookFailed` when a notebook
+    fails and :class:`RunStopped` on SIGTERM (after writing the manifest).
+    """
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    only = list(only) if only else None
+    prof, out_dir, selected, values = plan(profile, only, out, overrides, notebooks_dir)
+    _check_parameters_cells(selected)
+    kernel = kernel_name or "python3"
+    _check_kernel(kernel)
+    dataset_info = check_dataset(values)
+    nb_folder = selected[0].parent if selected else Path(notebooks_dir or default_notebooks_dir())
+
+    executed_dir = out_dir / "executed"
+    executed_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / STATUS_DIR).mkdir(exist_ok=True)
+    manifest_path = out_dir / MANIFEST_NAME
+    secrets = secret_env_values()
+    checkout = nb_folder.parent
+
+    previous = read_manifest(manifest_path)
+    entries: dict[str, Any] = {}
+    if only and previous and previous.get("profile") == prof.name and isinstance(previous.get("notebooks"), dict):
+        entries = {k: v for k, v in previous["notebooks"].items() if k not in {p.stem for p in selected}}
+    for p in selected:
+        entries[p.stem] = {"status": "pending", "parameters": values[p]["params"]}
+    entries = dict(sorted(entries.items()))
+
+    git = git_info(nb_folder, exclude=out_dir)
+    profile_file = prof.path
+    manifest: dict[str, Any] = {
+        "manifest_version": MANIFEST_VERSION,
+        "profile": prof.name,
+        "profile_file": relative(profile_file, checkout) if profile_file else None,
+        "profile_sha256": hashlib.sha256(profile_file.read_bytes()).hexdigest() if profile_file else None,
+        "overrides": {k: v for k, v in (overrides or {}).items()},
+        "only": [notebook_number(p) for p in selected] if only else None,
+        "status": "running",
+        "started": now(),
+        "finished": None,
+        "seconds": None,
+        "failure": None,
+        "dataset": dataset_info,
+        "notebooks": entries,
+        "git": git,
+        "packages": package_versions(),
+        "system": system_info(),
+        "kernel": kernel,
+    }
+    write_manifest(manifest_path, manifest)
+    if progress:
+        print(f"reproduce --profile {prof.name}: {len(selected)} notebook(s) -> {out_dir}", flush=True)
+        if dataset_info and dataset_info["skipped_images"]:
+            print(f"  {dataset_info['skipped_images']} of {dataset_info['official_size']} images skipped "
+                  f"(missing or unreadable; listed in the manifest), e.g. "
+                  f"{', '.join(dataset_info['skipped'][:5])}", flush=True)
+
+    t_run = time.perf_counter()
+    failure: NotebookFailed | None = None
+    current: dict[str, Any] = {}
+
+    def close(status: str) -> None:
+        """Record an interruption (Ctrl-C, SIGTERM) in the manifest and the executed copy."""
+        entry, t0, executed = current.get("entry"), current.get("t0"), current.get("executed")
+        if entry is not None:
+            entry.update(status=status, finished=now(), seconds=round(time.perf_counter() - t0, 2))
+        if executed is not None:
+            redact_file(executed, secrets)
+        manifest.update(status=status, finished=now(), seconds=round(time.perf_counter() - t_run, 2))
+        write_manifest(manifest_path, manifest)
+
+    with _sigterm_raises():
+        try:
+            for i, nb in enumerate(selected, 1):
+                executed = executed_dir / nb.name
+                for stale in (executed, executed.with_suffix(".html"),
+                              out_dir / STATUS_DIR / f"{notebook_number(nb)}.json"):
+                    stale.unlink(missing_ok=True)
+                entry = manifest["notebooks"][nb.stem]
+                entry.update(status="running", started=now(), finished=None, seconds=None,
+                             executed=relative(executed, out_dir), html=None, git_commit=git.get("commit"),
+                             error=None)
+                write_manifest(manifest_path, manifest)
+                if progress:
+                    print(f"[{i}/{len(selected)}] {nb.name} ...", flush=True)
+                t0 = time.perf_counter()
+                current.update(entry=entry, t0=t0, executed=executed)
+                error: dict[str, Any] | None = None
+                try:
+                    papermill.execute_notebook(str(nb), str(executed), parameters=_papermill_values(values[nb]),
+                                               kernel_name=kernel, progress_bar=progress, log_output=False,
+                                               cwd=str(nb.parent))
+                except PapermillExecutionError as exc:
+                    error = {"cell_index": exc.cell_index, "exec_count": exc.exec_count, "ename": exc.ename,
+                             "evalue": str(exc.evalue)}
+                except (KeyboardInterrupt, RunStopped):
+                    raise
+                except Exception as exc:
+                    error = {"cell_index": None, "exec_count": None, "ename": type(exc).__name__,
+                             "evalue": str(exc)}
+                seconds = round(time.perf_counter() - t0, 2)
+                redact_file(executed, secrets)
+                html = _export_html(executed) if executed.is_file() else None
+                if html is not None:
+                    redact_file(html, secrets)
+                entry.update(finished=now(), seconds=seconds, html=relative(html, out_dir) if html else None)
+                current.clear()
+                if error is None:
+                    status = _read_status(out_dir, nb.stem) or {}
+                    entry["status"] = status.get("status", "ok")
+                    if status.get("note"):
+                        entry["note"] = status["note"]
+                    if progress:
+                        print(f"[{i}/{len(selected)}] {nb.name}: {entry['status']} in {seconds:.1f}s"
+                              + (f" ({status['note']})" if status.get("note") else ""), flush=True)
+                    write_manifest(manifest_path, manifest)
+                    continue
+                notebook_cell, source = _locate_failure(executed, nb, error["exec_count"])
+                error["notebook_cell"] = notebook_cell
+                entry.update(status="failed", error=error)
+                failure = NotebookFailed(nb.name, executed, cell_index=error["cell_index"],
+                                         exec_count=error["exec_count"], ename=error["ename"],
+                                         evalue=error["evalue"], cell_source=source, notebook_cell=notebook_cell,
+                                         manifest=manifest_path)
+                manifest["failure"] = {"notebook": nb.name, **error, "executed": relative(executed, out_dir)}
+                for later in selected[i:]:
+                    manifest["notebooks"][later.stem].update(
+                        status="not run", note=f"not run: {nb.name} failed first; earlier outputs, if any, are stale")
+                if progress:
+                    print(f"[{i}/{len(selected)}] {nb.name}: FAILED after {seconds:.1f}s", flush=True)
+                break
+        except KeyboardInterrupt:
+            close("interrupted")
+            raise
+        except RunStopped:
+            close("stopped")
+            raise
+
+    statuses = [manifest["notebooks"][p.stem]["status"] for p in selected]
+    overall = "failed" if failure else ("incomplete" if "incomplete" in statuses else "ok")
+    manifest.update(status=overall, finished=now(), seconds=round(time.perf_counter() - t_run, 2))
+    write_manifest(manifest_path, manifest)
+    if failure is not None:
+        raise failure
+    if progress:
+        print(f"reproduce --profile {prof.name}: {overall} in {manifest['seconds']:.1f}s; manifest {manifest_path}",
+              flush=True)
+    return out_dir

@@ -1,0 +1,211 @@
+"""Results shaped into the tables and captions the notebooks show (no training, no model: data in, tables out).
+
+* :func:`figure_title`, :func:`table_caption`, :func:`wrap_text`: titles and captions carrying the
+  toy-world note when it applies, and wrapped text for small panels.
+* :func:`label_names`: the names of the labels present in each row of a label matrix.
+* :func:`toy_clip_metrics_table`, :func:`pretraining_curves`: the toy CLIP report of
+  :func:`lcmc_core.images.toyclip.build_variants` as a table, and the variants' pretraining logs.
+* :func:`generation_outcomes`, :func:`generation_summary_table`, :func:`example_sentences`: corpus
+  generation in numbers and tables.
+* :func:`gap_before_after`: :func:`lcmc_core.method.gap.gap_report` before and after the mapping.
+* :func:`ours_and_published`: this run's mAP next to published numbers (with sources).
+"""
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["wrap_text", "figure_title", "table_caption", "label_names", "toy_clip_metrics_table",
+           "pretraining_curves", "generation_outcomes", "generation_summary_table", "example_sentences",
+           "gap_before_after", "ours_and_published", "TOY_CLIP_METRIC_COLUMNS"]
+
+#: Columns of :func:`toy_clip_metrics_table`: (column name, key in the report's ``metrics``).
+TOY_CLIP_METRIC_COLUMNS = (
+    ("i2t R@1 (%)", "i2t_recall@1"), ("i2t R@5 (%)", "i2t_recall@5"),
+    ("t2i R@1 (%)", "t2i_recall@1"), ("t2i R@5 (%)", "t2i_recall@5"),
+    ("chance R@1 (%)", "chance_recall@1"),
+    ("zero-shot mAP (%)", "zero_shot_map"), ("chance mAP (%)", "chance_map"),
+    ("modality gap", "modality_gap"), ("logit scale", "logit_scale"),
+)
+
+
+def wrap_text(text: str, width: int = 40) -> str:
+    """``text`` wrapped to lines of at most ``width`` characters (words longer than that are split)."""
+    return "\n".join(textwrap.wrap(str(text), width)) if text else ""
+
+
+def figure_title(title: str, note: str = "", width: int = 90) -> str:
+    """``title``, then ``note`` (e.g. :func:`lcmc_core.report.toy_world_caption`) wrapped to ``width`` characters on new lines."""
+    if not note:
+        return title
+    return title + "\n" + wrap_text(note, width)
+
+
+def table_caption(title: str, note: str = "") -> str:
+    """A table caption: ``title``, followed by ``note`` in brackets when there is one."""
+    return f"{title} [{note}]" if note else title
+
+
+def label_names(labels, classnames: Sequence[str], sep: str = ", ") -> list[str]:
+    """For each row of an N x C label matrix, the names of the classes marked 1, joined by ``sep``."""
+    labels = np.asarray(labels)
+    if labels.ndim != 2 or labels.shape[1] != len(classnames):
+        raise ValueError(f"label_names: expected an N x {len(classnames)} label matrix, got shape {labels.shape}")
+    names = np.asarray(list(classnames), dtype=object)
+    return [sep.join(names[row == 1]) for row in labels]
+
+
+def toy_clip_metrics_table(report: Mapping) -> pd.DataFrame:
+    """One row per toy CLIP variant of a :func:`~lcmc_core.toyclip.build_variants` report (index ``variant``).
+
+    Columns: retrieval recall@1/@5 both ways on held-out pairs, chance recall@1, zero-shot mAP
+    and chance mAP on the test split (percent), the modality gap and the final logit scale,
+    the initial logit scale and caption completeness of the variant, and the pretraining time.
+    """
+    variants = report.get("variants") if isinstance(report, Mapping) else None
+    if not variants:
+        raise ValueError("toy_clip_metrics_table: expected a toyclip.build_variants report with a non-empty 'variants'")
+    rows = []
+    for name, entry in variants.items():
+        m, spec = entry["metrics"], entry.get("spec", {})
+        row = {"variant": name, "initial logit scale": spec.get("init_logit_scale"),
+               "caption completeness": spec.get("caption_completeness")}
+        for column, key in TOY_CLIP_METRIC_COLUMNS:
+            row[column] = m.get(key)
+        row["pretraining (s)"] = entry.get("seconds", {}).get("pretrain")
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("variant")
+
+
+def pretraining_curves(report: Mapping, cache=None) -> pd.DataFrame:
+    """Per-step pretraining history of every variant in a ``build_variants`` report, in one long table.
+
+    Columns: ``variant``, ``step``, ``epoch``, ``loss``, ``logit_scale``, ``lr`` (from
+    :func:`lcmc_core.toyclip.training_log` of each variant's spec, as recorded in the report).
+    """
+    from ..images.toyclip import ToyCLIPSpec, training_log
+
+    frames = []
+    for name, entry in report["variants"].items():
+        log = training_log(ToyCLIPSpec(**entry["spec"]), cache)
+        df = pd.DataFrame(log["history"], columns=["step", "epoch", "loss", "logit_scale", "lr"])
+        df.insert(0, "variant", name)
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True)
+
+
+def generation_outcomes(summary) -> pd.Series:
+    """Answers per outcome of a generation summary: ``accepted``, then ``rejected: <reason>`` for every
+    reason of :data:`lcmc_core.generation.REASONS` (zeros included) and any other reason found; ``pending`` last."""
+    from ..text.validation import REASONS
+
+    s = summary.to_dict() if hasattr(summary, "to_dict") else dict(summary)
+    by_reason = s.get("rejected_by_reason") or {}
+    counts = {"accepted": int(s.get("accepted") or 0)}
+    counts.update({f"rejected: {r}": int(by_reason.get(r, 0)) for r in REASONS})
+    counts.update({f"rejected: {r}": int(c) for r, c in by_reason.items() if r not in REASONS})
+    counts["pending"] = int(s.get("pending") or 0)
+    return pd.Series(counts, name="answers")
+
+
+def generation_summary_table(summary) -> pd.DataFrame:
+    """A generation summary (:class:`~lcmc_core.generation.GenerationSummary` or its dict) as a two-column table.
+
+    Rows: status, generator, requested, accepted, rejected (total and one row per reason of
+    :data:`lcmc_core.generation.REASONS`, zeros included), kept with issues (per issue), pending,
+    prompt and completion tokens, and cost (``"n/a"`` without prices). Columns ``item``, ``value``.
+    """
+    from ..text.validation import REASONS
+
+    s = summary.to_dict() if hasattr(summary, "to_dict") else dict(summary)
+    by_reason = s.get("rejected_by_reason") or {}
+    issues = s.get("kept_with_issues") or {}
+    gen = s.get("generator") or {}
+    rows = [("status", s.get("status")),
+            ("generator", gen.get("source") or gen.get("name") or str(gen)),
+            ("requested sentences", s.get("n")),
+            ("accepted", s.get("accepted")),
+            ("rejected (total)", s.get("rejected"))]
+    rows += [(f"rejected: {r}", int(by_reason.get(r, 0))) for r in REASONS]
+    rows += [(f"rejected: {r}", int(c)) for r, c in by_reason.items() if r not in REASONS]
+    rows += [(f"kept with issue: {r}", int(c)) for r, c in sorted(issues.items())]
+    cost = s.get("cost")
+    rows += [("pending", s.get("pending")),
+             ("prompt tokens", s.get("prompt_tokens")),
+             ("completion tokens", s.get("completion_tokens")),
+             ("cost", "n/a (no prices given)" if cost is None else cost)]
+    return pd.DataFrame([{"item": k, "value": "" if v is None else str(v)} for k, v in rows])
+
+
+def example_sentences(corpus, n: int = 10, seed: int = 0) -> pd.DataFrame:
+    """A seeded sample of ``n`` corpus sentences with the labels asked for and the labels extracted from the text.
+
+    Columns: ``sentence``, ``requested`` (the generator was asked to name these; empty if unknown),
+    ``extracted labels`` (what the label set finds in the sentence: the training target), ``source``.
+    Rows keep corpus order.
+    """
+    n_rows = len(corpus)
+    if n_rows == 0:
+        return pd.DataFrame(columns=["sentence", "requested", "extracted labels", "source"])
+    idx = np.sort(np.random.default_rng(seed).choice(n_rows, size=min(n, n_rows), replace=False))
+    names = label_names(corpus.targets[idx], corpus.label_set.classnames)
+    return pd.DataFrame({
+        "sentence": [corpus.texts[i] for i in idx],
+        "requested": [", ".join(corpus.requested[i]) if corpus.requested[i] else "" for i in idx],
+        "extracted labels": names,
+        "source": [corpus.sources[i] for i in idx],
+    })
+
+
+def gap_before_after(image_emb, text_emb, mapped_emb, paired: bool = True, seed: int = 0) -> pd.DataFrame:
+    """:func:`lcmc_core.gap.gap_report` of raw and of mapped image embeddings against the same texts.
+
+    Rows: gap norm, centroid cosine, image centroid norm, separability (linear-probe balanced
+    accuracy, 0.5 = chance) and, with ``paired`` (row i of images matches row i of texts),
+    matched / unmatched mean cosine and their difference; columns ``before mapping`` and
+    ``after mapping``. Rows are L2-normalised before measuring (the mapped embeddings are not
+    unit vectors; only their directions are compared).
+    """
+    from ..method.gap import gap_report
+
+    before = gap_report(image_emb, text_emb, paired=paired, seed=seed)
+    after = gap_report(mapped_emb, text_emb, paired=paired, seed=seed)
+    keys = [("gap norm", "gap_norm"), ("centroid cosine", "centroid_cosine"),
+            ("image centroid norm", "image_centroid_norm"), ("separability (balanced acc.)", "separability")]
+    if paired:
+        keys += [("matched cosine (mean)", "matched_cosine_mean"), ("unmatched cosine (mean)", "unmatched_cosine_mean")]
+    rows = {label: [before[k], after[k]] for label, k in keys}
+    if paired:
+        rows["matched - unmatched cosine"] = [before["matched_cosine_mean"] - before["unmatched_cosine_mean"],
+                                              after["matched_cosine_mean"] - after["unmatched_cosine_mean"]]
+    df = pd.DataFrame.from_dict(rows, orient="index", columns=["before mapping", "after mapping"])
+    df.index.name = "measure"
+    return df
+
+
+def ours_and_published(table: pd.DataFrame, dataset: str, label: str = "this run") -> pd.DataFrame:
+    """This run's mAP (with its bootstrap interval when present) above the published numbers for ``dataset``.
+
+    Columns: ``mAP (%)``, ``CI low``, ``CI high`` (this run only), ``kind`` and ``source``
+    (``label`` for this run; the paper and table for published rows). A dataset without published
+    numbers (the toy world) gives this run's rows only.
+    """
+    from .published import published_table
+
+    ours = pd.DataFrame({"mAP (%)": table["mAP"],
+                         "CI low": table["CI low"] if "CI low" in table else np.nan,
+                         "CI high": table["CI high"] if "CI high" in table else np.nan,
+                         "kind": "measured here", "source": label}, index=table.index)
+    try:
+        pub = published_table(dataset)
+    except KeyError:
+        out = ours
+    else:
+        pub = pd.DataFrame({"mAP (%)": pub["published mAP"], "CI low": np.nan, "CI high": np.nan,
+                            "kind": "published: " + pub["kind"], "source": pub["source"]}, index=pub.index)
+        out = pd.concat([ours, pub])
+    out.index.name = "method"
+    return out

@@ -1,0 +1,430 @@
+"""Loaders of the real benchmarks (VOC2007, COCO 2014, NUS-WIDE) on tiny official-format fixtures."""
+from __future__ import annotations
+
+import shutil
+import warnings
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from lcmc_core.images import datasets
+from lcmc_core.images.datasets.layout import DatasetFormatError, DatasetLayoutError, ImageCheckError, open_rgb
+from lcmc_core.text.label_sets import get_label_set
+
+try:
+    from fixtures_datasets import (
+        COCO_CATEGORIES,
+        NUS_CONCEPTS,
+        VOC_CLASSES,
+        make_coco2014,
+        make_nuswide,
+        make_voc2007,
+        write_image,
+    )
+except ImportError:  # tests/ imported as a package
+    from tests.fixtures_datasets import (
+        COCO_CATEGORIES,
+        NUS_CONCEPTS,
+        VOC_CLASSES,
+        make_coco2014,
+        make_nuswide,
+        make_voc2007,
+        write_image,
+    )
+
+
+def _assert_matches(ds, fx):
+    assert ds.image_ids == fx.image_ids
+    assert ds.labels.dtype == np.int8
+    np.testing.assert_array_equal(ds.labels, fx.labels)
+    assert ds.image_paths == [str(fx.image_paths[i]) for i in fx.image_ids]
+    assert len(ds) == len(fx.image_ids)
+
+
+def test_registered():
+    assert {"voc2007", "coco2014", "nuswide"} <= set(datasets.available())
+
+
+def test_label_sets_match_official_lists():
+    assert list(get_label_set("voc2007").classnames) == VOC_CLASSES
+    assert list(get_label_set("coco2014").classnames) == [n for _, n, _ in COCO_CATEGORIES]
+    assert list(get_label_set("nuswide").classnames) == NUS_CONCEPTS
+
+
+# --- VOC2007 ------------------------------------------------------------------------------------
+
+def test_voc_labels_and_difficult(tmp_path):
+    fx = make_voc2007(tmp_path)
+    ds = datasets.load("voc2007", fx.root)
+    _assert_matches(ds, fx)
+    assert ds.classnames == VOC_CLASSES and ds.label_set == "voc2007" and ds.split == "test"
+    person, chair, cat = (VOC_CLASSES.index(c) for c in ("person", "chair", "cat"))
+    assert ds.labels[ds.image_ids.index("000004"), person] == -1      # official 0 = difficult
+    assert ds.labels[ds.image_ids.index("000001"), person] == 1
+    assert ds.labels[ds.image_ids.index("000002"), person] == 0       # official -1
+    assert ds.labels[ds.image_ids.index("000006"), chair] == -1
+    assert ds.labels[ds.image_ids.index("000008"), cat] == -1
+    assert ds.info["n_difficult"] == 3
+
+
+@pytest.mark.parametrize("sub", ["", "VOCdevkit", "VOCdevkit/VOC2007"])
+def test_voc_root_variants(tmp_path, sub):
+    fx = make_voc2007(tmp_path)
+    ds = datasets.load("voc2007", tmp_path / sub if sub else tmp_path)
+    _assert_matches(ds, fx)
+
+
+def test_voc_grayscale_image_is_rgb(tmp_path):
+    fx = make_voc2007(tmp_path)
+    ds = datasets.load("voc2007", fx.root)
+    with Image.open(fx.image_paths["000008"]) as raw:
+        assert raw.mode == "L"
+    image = ds.image(ds.image_ids.index("000008"))
+    assert image.mode == "RGB" and image.size == (12, 12)
+    image, labels = ds[0]
+    assert image.mode == "RGB" and labels.shape == (20,)
+
+
+def test_voc_missing_pieces_listed_in_one_error(tmp_path):
+    fx = make_voc2007(tmp_path)
+    voc = fx.notes["voc_dir"]
+    shutil.rmtree(voc / "JPEGImages")
+    (voc / "ImageSets/Main/test.txt").unlink()
+    (voc / "ImageSets/Main/dog_test.txt").unlink()
+    (voc / "ImageSets/Main/tvmonitor_test.txt").unlink()
+    with pytest.raises(DatasetLayoutError) as err:
+        datasets.load("voc2007", fx.root)
+    msg = str(err.value)
+    for missing in ("JPEGImages", "ImageSets/Main/test.txt", "ImageSets/Main/dog_test.txt",
+                    "ImageSets/Main/tvmonitor_test.txt"):
+        assert str(voc / missing) in msg
+    assert "4 required pieces are missing" in msg
+    assert "VOCtest_06-Nov-2007.tar" in msg and "VOCdevkit/VOC2007" in msg
+    assert len(err.value.missing) == 4
+    assert isinstance(err.value, FileNotFoundError)
+
+
+def test_voc_empty_root_names_documented_layout(tmp_path):
+    with pytest.raises(DatasetLayoutError) as err:
+        datasets.load("voc2007", tmp_path)
+    msg = str(err.value)
+    assert str(tmp_path / "VOCdevkit/VOC2007/JPEGImages") in msg
+    assert str(tmp_path / "VOCdevkit/VOC2007/ImageSets/Main/test.txt") in msg
+    assert str(tmp_path / "VOCdevkit/VOC2007/ImageSets/Main") in msg
+
+
+def test_voc_trainval_absent_points_to_trainval_archive(tmp_path):
+    fx = make_voc2007(tmp_path)
+    with pytest.raises(DatasetLayoutError) as err:
+        datasets.load("voc2007", fx.root, split="trainval")
+    msg = str(err.value)
+    assert "VOCtrainval_06-Nov-2007.tar" in msg
+    assert str(fx.notes["voc_dir"] / "ImageSets/Main/trainval.txt") in msg
+    assert str(fx.notes["voc_dir"] / "ImageSets/Main/aeroplane_trainval.txt") in msg
+
+
+def test_voc_other_split(tmp_path):
+    fx = make_voc2007(tmp_path, split="trainval")
+    ds = datasets.load("voc2007", fx.root, split="trainval")
+    _assert_matches(ds, fx)
+    assert ds.split == "trainval"
+
+
+def test_voc_class_file_disagreeing_with_split_list(tmp_path):
+    fx = make_voc2007(tmp_path)
+    dog = fx.notes["voc_dir"] / "ImageSets/Main/dog_test.txt"
+    lines = dog.read_text().splitlines()
+    dog.write_text("\n".join(lines[:2] + lines[3:] + ["009999 -1"]) + "\n")
+    with pytest.raises(DatasetFormatError) as err:
+        datasets.load("voc2007", fx.root)
+    msg = str(err.value)
+    assert str(dog) in msg and "000004" in msg and "009999" in msg and "test.txt" in msg
+
+
+def test_voc_class_file_order_may_differ(tmp_path):
+    fx = make_voc2007(tmp_path)
+    cat = fx.notes["voc_dir"] / "ImageSets/Main/cat_test.txt"
+    cat.write_text("\n".join(reversed(cat.read_text().splitlines())) + "\n")
+    _assert_matches(datasets.load("voc2007", fx.root), fx)
+
+
+@pytest.mark.parametrize("bad", ["000002 2", "000002", "000002 1 extra"])
+def test_voc_malformed_line_named(tmp_path, bad):
+    fx = make_voc2007(tmp_path)
+    bird = fx.notes["voc_dir"] / "ImageSets/Main/bird_test.txt"
+    lines = bird.read_text().splitlines()
+    lines[1] = bad
+    bird.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DatasetFormatError, match="line 2") as err:
+        datasets.load("voc2007", fx.root)
+    assert str(bird) in str(err.value)
+
+
+def test_voc_duplicate_id_named(tmp_path):
+    fx = make_voc2007(tmp_path)
+    split_file = fx.notes["voc_dir"] / "ImageSets/Main/test.txt"
+    split_file.write_text(split_file.read_text() + "000001\n")
+    with pytest.raises(DatasetFormatError, match=r"line 6: image id '000001' repeats line 1"):
+        datasets.load("voc2007", fx.root)
+
+
+def test_bad_parameters_named(tmp_path):
+    fx = make_voc2007(tmp_path)
+    with pytest.raises(ValueError, match="'split'"):
+        datasets.load("voc2007", fx.root, split="testing")
+    with pytest.raises(ValueError, match="'missing'"):
+        datasets.load("voc2007", fx.root, missing="ignore")
+    with pytest.raises(ValueError, match="'root'"):
+        datasets.load("coco2014")
+    with pytest.raises(DatasetLayoutError, match="does not exist"):
+        datasets.load("nuswide", tmp_path / "nowhere")
+
+
+# --- images: missing, unreadable, RGB conversion --------------------------------------------------
+
+def test_missing_images_fail_lists_them(tmp_path):
+    fx = make_voc2007(tmp_path)
+    fx.image_paths["000002"].unlink()
+    fx.image_paths["000006"].unlink()
+    with pytest.raises(ImageCheckError) as err:
+        datasets.load("voc2007", fx.root)
+    msg = str(err.value)
+    assert "2 of 5 images" in msg and "2 missing" in msg
+    assert str(fx.image_paths["000002"]) in msg and str(fx.image_paths["000006"]) in msg
+    assert "missing='skip'" in msg
+    assert sorted(err.value.missing) == sorted(str(fx.image_paths[i]) for i in ("000002", "000006"))
+
+
+def test_missing_images_skip_drops_rows_with_warning(tmp_path):
+    fx = make_voc2007(tmp_path)
+    fx.image_paths["000002"].unlink()
+    with pytest.warns(RuntimeWarning, match=r"1 of 5 images.*dropping those 1 rows; 4 images remain"):
+        ds = datasets.load("voc2007", fx.root, missing="skip")
+    keep = [i for i in fx.image_ids if i != "000002"]
+    assert ds.image_ids == keep
+    np.testing.assert_array_equal(ds.labels, fx.labels[[fx.image_ids.index(i) for i in keep]])
+    assert ds.info["skipped_images"] == ["000002"] and ds.info["official_size"] == 5
+    assert ds.image(1).mode == "RGB"  # row 1 is now 000004
+
+
+def test_no_warning_when_all_images_present(tmp_path):
+    fx = make_voc2007(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ds = datasets.load("voc2007", fx.root, missing="skip", verify_images=True)
+    assert ds.info["skipped_images"] == []
+
+
+def test_corrupt_image_found_only_with_verify(tmp_path):
+    fx = make_voc2007(tmp_path)
+    bad = fx.image_paths["000004"]
+    bad.write_bytes(b"this is not a jpeg" * 10)
+    ds = datasets.load("voc2007", fx.root)          # existence only: loads
+    with pytest.raises(OSError, match="cannot read image .*000004.jpg.*verify_images=True"):
+        ds.image(ds.image_ids.index("000004"))
+    with pytest.raises(ImageCheckError) as err:
+        datasets.load("voc2007", fx.root, verify_images=True)
+    assert "1 unreadable" in str(err.value) and str(bad) in str(err.value)
+    assert err.value.unreadable == [str(bad)] and err.value.missing == []
+    with pytest.warns(RuntimeWarning, match="1 unreadable"):
+        ds = datasets.load("voc2007", fx.root, verify_images=True, missing="skip")
+    assert "000004" not in ds.image_ids and len(ds) == 4
+
+
+def test_truncated_image_is_unreadable(tmp_path):
+    fx = make_voc2007(tmp_path)
+    path = fx.image_paths["000001"]
+    write_image(path, size=64)
+    path.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(ImageCheckError, match="1 unreadable"):
+        datasets.load("voc2007", fx.root, verify_images=True)
+
+
+@pytest.mark.parametrize("mode", ["L", "LA", "CMYK", "P", "RGBA", "I;16", "1"])
+def test_open_rgb_converts_every_mode(tmp_path, mode):
+    path = tmp_path / "x.png"
+    if mode == "CMYK":
+        path = write_image(tmp_path / "x.jpg", mode="CMYK")
+    else:
+        image = Image.new("RGBA", (8, 8), (10, 200, 30, 128))
+        if mode == "P":
+            image = image.convert("RGB").convert("P")
+            image.info["transparency"] = 0
+        elif mode == "I;16":
+            image = Image.new("I;16", (8, 8))
+        else:
+            image = image.convert(mode)
+        image.save(path)
+    out = open_rgb(str(path))
+    assert out.mode == "RGB" and out.size == (8 if mode != "CMYK" else 12,) * 2
+
+
+# --- COCO 2014 ----------------------------------------------------------------------------------
+
+def test_coco_labels_noncontiguous_ids_and_unannotated(tmp_path):
+    fx = make_coco2014(tmp_path)
+    ds = datasets.load("coco2014", fx.root)
+    _assert_matches(ds, fx)
+    assert ds.image_ids == ["42", "73", "74", "133"]                  # sorted by image id
+    assert ds.classnames == [n for _, n, _ in COCO_CATEGORIES] and len(ds.classnames) == 80
+    row = ds.image_ids.index("73")
+    assert ds.labels[row, 79] == 1 and ds.classnames[79] == "toothbrush"    # category id 90
+    assert ds.labels[row, ds.classnames.index("teddy bear")] == 1           # crowd annotation counts
+    assert ds.labels[ds.image_ids.index("74")].tolist() == [0] * 80         # kept, all negative
+    assert ds.labels[ds.image_ids.index("42")].sum() == 2                   # two dogs count once
+    assert ds.info["n_unannotated"] == 1 and ds.info["category_ids"][-1] == 90
+    assert not (ds.labels == -1).any()
+    assert ds.image(ds.image_ids.index("133")).mode == "RGB"
+
+
+def test_coco_val_alias_and_train(tmp_path):
+    fx = make_coco2014(tmp_path)
+    _assert_matches(datasets.load("coco2014", fx.root, split="val"), fx)
+    make_coco2014(tmp_path, coco_split="train2014")
+    ds = datasets.load("coco2014", fx.root, split="train")
+    assert ds.info["coco_split"] == "train2014" and "train2014" in ds.image_paths[0]
+
+
+def test_coco_missing_pieces(tmp_path):
+    with pytest.raises(DatasetLayoutError) as err:
+        datasets.load("coco2014", tmp_path)
+    msg = str(err.value)
+    assert str(tmp_path / "annotations/instances_val2014.json") in msg
+    assert str(tmp_path / "val2014") in msg
+    assert "val2014.zip" in msg and "annotations_trainval2014.zip" in msg and "cocodataset.org" in msg
+    fx = make_coco2014(tmp_path)
+    with pytest.raises(DatasetLayoutError) as err:
+        datasets.load("coco2014", fx.root, split="train")
+    msg = str(err.value)
+    assert str(tmp_path / "annotations/instances_train2014.json") in msg
+    assert str(tmp_path / "train2014") in msg and "train2014.zip" in msg
+
+
+def test_coco_category_names_must_match(tmp_path):
+    fx = make_coco2014(tmp_path)
+    ann = fx.notes["annotation_file"]
+    ann.write_text(ann.read_text().replace('"name": "tv"', '"name": "tvmonitor"'))
+    with pytest.raises(DatasetFormatError, match=r"position 62: found 'tvmonitor', expected 'tv'"):
+        datasets.load("coco2014", fx.root)
+
+
+def test_coco_malformed_json_named(tmp_path):
+    fx = make_coco2014(tmp_path)
+    ann = fx.notes["annotation_file"]
+    text = ann.read_text()
+    ann.write_text(text[:len(text) // 2])
+    with pytest.raises(DatasetFormatError, match=r"instances_val2014.json, line 1 column"):
+        datasets.load("coco2014", fx.root)
+    ann.write_text(text.replace('"category_id": 90', '"category_id": 91'))
+    with pytest.raises(DatasetFormatError, match=r"annotations\[3\].category_id = 91"):
+        datasets.load("coco2014", fx.root)
+    ann.write_text(text.replace('"file_name"', '"filename"', 1))
+    with pytest.raises(DatasetFormatError, match=r"images\[0\] has no field 'file_name'"):
+        datasets.load("coco2014", fx.root)
+
+
+def test_coco_missing_image_skip(tmp_path):
+    fx = make_coco2014(tmp_path)
+    fx.image_paths["74"].unlink()
+    with pytest.raises(ImageCheckError, match="COCO_val2014_000000000074.jpg"):
+        datasets.load("coco2014", fx.root)
+    with pytest.warns(RuntimeWarning, match="1 missing"):
+        ds = datasets.load("coco2014", fx.root, missing="skip")
+    assert ds.image_ids == ["42", "73", "133"]
+
+
+# --- NUS-WIDE -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("nested", [False, True])
+def test_nus_labels_backslash_paths(tmp_path, nested):
+    fx = make_nuswide(tmp_path, nested=nested)
+    ds = datasets.load("nuswide", fx.root)
+    _assert_matches(ds, fx)
+    assert ds.image_ids[0] == "actor/0001_2124494179.jpg"
+    assert ds.image_paths[0] == str(tmp_path / "Flickr" / "actor" / "0001_2124494179.jpg")
+    assert ds.classnames == NUS_CONCEPTS and len(ds.classnames) == 81
+    assert ds.info["n_unlabeled"] == 1 and ds.labels[1].sum() == 0
+    assert ds.info["concepts_file"] == str(fx.notes["concepts_file"])
+    assert ds.image(4).mode == "RGB"
+
+
+def test_nus_windows_absolute_prefix_and_train(tmp_path):
+    fx = make_nuswide(tmp_path, split="train", prefix="C:\\ImageData\\Flickr\\")
+    ds = datasets.load("nuswide", fx.root, split="train")
+    _assert_matches(ds, fx)
+
+
+def test_nus_missing_pieces(tmp_path):
+    with pytest.raises(DatasetLayoutError) as err:
+        datasets.load("nuswide", tmp_path)
+    msg = str(err.value)
+    for piece in ("ImageList/TestImagelist.txt", "TrainTestLabels", "Flickr"):
+        assert str(tmp_path / piece) in msg
+    assert "NOT redistributed" in msg and "Media Search" in msg
+
+
+def test_nus_missing_label_files_each_named(tmp_path):
+    fx = make_nuswide(tmp_path)
+    shutil.rmtree(tmp_path / "Flickr")
+    for concept in ("airport", "zebra"):
+        (fx.notes["label_dir"] / f"Labels_{concept}_Test.txt").unlink()
+    with pytest.raises(DatasetLayoutError) as err:
+        datasets.load("nuswide", fx.root)
+    msg = str(err.value)
+    assert "3 required pieces are missing" in msg
+    assert str(fx.notes["label_dir"] / "Labels_airport_Test.txt") in msg
+    assert str(fx.notes["label_dir"] / "Labels_zebra_Test.txt") in msg
+    assert str(tmp_path / "Flickr") in msg
+
+
+def test_nus_concepts_order_checked(tmp_path):
+    fx = make_nuswide(tmp_path)
+    concepts = list(NUS_CONCEPTS)
+    concepts[0], concepts[1] = concepts[1], concepts[0]
+    fx.notes["concepts_file"].write_text("\n".join(concepts) + "\n")
+    with pytest.raises(DatasetFormatError, match=r"Concepts81.txt.*position 0: found 'animal', expected 'airport'"):
+        datasets.load("nuswide", fx.root)
+    fx.notes["concepts_file"].unlink()                  # optional: labels are read by concept name
+    _assert_matches(datasets.load("nuswide", fx.root), fx)
+
+
+def test_nus_label_file_errors(tmp_path):
+    fx = make_nuswide(tmp_path)
+    sky = fx.notes["label_dir"] / "Labels_sky_Test.txt"
+    sky.write_text("1\n0\n1\n0\n")
+    with pytest.raises(DatasetFormatError, match=r"Labels_sky_Test.txt: 4 labels for the 5 images"):
+        datasets.load("nuswide", fx.root)
+    sky.write_text("1\n0\nyes\n0\n0\n")
+    with pytest.raises(DatasetFormatError, match=r"Labels_sky_Test.txt, line 3: expected 0 or 1, got 'yes'"):
+        datasets.load("nuswide", fx.root)
+    sky.write_text("1\n0 1\n1\n0\n0\n")
+    with pytest.raises(DatasetFormatError, match=r"line 2: expected 0 or 1, got '0 1'"):
+        datasets.load("nuswide", fx.root)
+
+
+def test_nus_bad_image_list_line(tmp_path):
+    fx = make_nuswide(tmp_path)
+    listing = tmp_path / "ImageList/TestImagelist.txt"
+    listing.write_text(listing.read_text() + "..\\..\\etc\\passwd\n")
+    with pytest.raises(DatasetFormatError, match=r"TestImagelist.txt, line 6"):
+        datasets.load("nuswide", fx.root)
+
+
+def test_nus_missing_images_both_policies(tmp_path):
+    fx = make_nuswide(tmp_path)
+    shutil.rmtree(tmp_path / "Flickr" / "actor")
+    with pytest.raises(ImageCheckError, match=r"2 of 5 images cannot be used; 2 missing"):
+        datasets.load("nuswide", fx.root)
+    with pytest.warns(RuntimeWarning, match="dropping those 2 rows"):
+        ds = datasets.load("nuswide", fx.root, missing="skip")
+    assert ds.image_ids == fx.image_ids[2:]
+    np.testing.assert_array_equal(ds.labels, fx.labels[2:])
+
+
+def test_skip_refuses_to_leave_no_image(tmp_path):
+    fx = make_nuswide(tmp_path)
+    shutil.rmtree(tmp_path / "Flickr")
+    (tmp_path / "Flickr").mkdir()
+    with pytest.raises(ImageCheckError, match=r"None of the listed images was found.*would leave no image"):
+        datasets.load("nuswide", fx.root, missing="skip")

@@ -1,0 +1,129 @@
+"""The notebooks' data helpers (lcmc_core.figures_data): small inputs, stubs for experiments."""
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lcmc_core.runner import tables
+from lcmc_core.text.corpus import corpus_from_records, make_record
+from lcmc_core.text.validation import REASONS
+
+# ------------------------------------------------------------------------------------- titles, sizes
+
+def test_figure_title_appends_wrapped_note_only_when_given():
+    assert tables.figure_title("mAP") == "mAP"
+    t = tables.figure_title("mAP", "word " * 40, width=30)
+    lines = t.split("\n")
+    assert lines[0] == "mAP" and len(lines) > 2 and all(len(line) <= 30 for line in lines[1:])
+
+
+def test_label_names():
+    labels = np.array([[1, 0, 1], [0, 0, 0], [0, -1, 1]])
+    assert tables.label_names(labels, ["cat", "dog", "tv"]) == ["cat, tv", "", "tv"]
+    with pytest.raises(ValueError, match="N x 2"):
+        tables.label_names(labels, ["cat", "dog"])
+
+
+# ------------------------------------------------------------------------------------- toy CLIPs
+
+def _report(spec, **metrics):
+    base = {"i2t_recall@1": 10.0, "i2t_recall@5": 30.0, "t2i_recall@1": 11.0, "t2i_recall@5": 31.0,
+            "chance_recall@1": 0.1, "zero_shot_map": 40.0, "chance_map": 12.0, "modality_gap": 0.8,
+            "logit_scale": 99.0}
+    base.update(metrics)
+    return {"size": "smoke", "variants": {spec.variant: {"spec": dataclasses.asdict(spec), "metrics": base,
+                                                         "seconds": {"pretrain": 3.5}}}}
+
+
+def test_toy_clip_metrics_table(smoke_spec):
+    table = tables.toy_clip_metrics_table(_report(smoke_spec, modality_gap=0.5))
+    assert list(table.index) == [smoke_spec.variant]
+    assert table.loc[smoke_spec.variant, "modality gap"] == 0.5
+    assert table.loc[smoke_spec.variant, "initial logit scale"] == smoke_spec.init_logit_scale
+    assert table.loc[smoke_spec.variant, "pretraining (s)"] == 3.5
+    assert {c for c, _ in tables.TOY_CLIP_METRIC_COLUMNS} <= set(table.columns)
+    with pytest.raises(ValueError, match="variants"):
+        tables.toy_clip_metrics_table({"variants": {}})
+
+
+def test_pretraining_curves_reads_the_training_log(smoke_clip, smoke_spec):
+    curves = tables.pretraining_curves(_report(smoke_spec))
+    steps = (smoke_spec.n_pretrain // smoke_spec.batch_size) * smoke_spec.epochs
+    assert list(curves.columns) == ["variant", "step", "epoch", "loss", "logit_scale", "lr"]
+    assert len(curves) == steps and set(curves["variant"]) == {smoke_spec.variant}
+    assert curves["step"].tolist() == list(range(steps)) and np.isfinite(curves["loss"]).all()
+
+
+# ------------------------------------------------------------------------------------- corpus
+
+def test_generation_summary_table_lists_every_reason_and_cost():
+    summary = {"status": "complete", "generator": {"source": "template"}, "n": 10, "accepted": 8,
+               "rejected": 2, "pending": 0, "rejected_by_reason": {"empty": 1, "overlong": 1},
+               "kept_with_issues": {"missing_labels": 3}, "prompt_tokens": 0, "completion_tokens": 0,
+               "cost": None}
+    table = tables.generation_summary_table(summary)
+    values = dict(zip(table["item"], table["value"]))
+    assert values["accepted"] == "8" and values["rejected (total)"] == "2"
+    assert values["rejected: empty"] == "1" and values["rejected: overlong"] == "1"
+    assert all(f"rejected: {r}" in values for r in REASONS)
+    assert values["kept with issue: missing_labels"] == "3"
+    assert values["cost"].startswith("n/a")
+    assert tables.generation_summary_table({**summary, "cost": 0.25}).set_index("item").loc["cost", "value"] == "0.25"
+
+
+def test_example_sentences_seeded_with_requested_and_extracted_labels():
+    recs = [make_record(f"a dog and a cat number {i}.", [11, 7], "emoji-voc", "template", requested=["dog"])
+            for i in range(30)]
+    corpus = corpus_from_records(recs, "emoji-voc")
+    a = tables.example_sentences(corpus, n=5, seed=1)
+    assert a.equals(tables.example_sentences(corpus, n=5, seed=1)) and len(a) == 5
+    assert list(a.columns) == ["sentence", "requested", "extracted labels", "source"]
+    assert (a["extracted labels"] == "cat, dog").all() and (a["requested"] == "dog").all()
+    assert len(tables.example_sentences(corpus, n=100)) == 30
+
+
+# ------------------------------------------------------------------------------------- gap, ablations, results
+
+def test_gap_before_after_mapping_towards_texts_shrinks_the_gap():
+    rng = np.random.default_rng(0)
+    txt = rng.normal(size=(200, 16)) + 4 * np.eye(16)[0]
+    img = txt + 4 * np.eye(16)[1] + 0.1 * rng.normal(size=(200, 16))
+    mapped = 0.3 * img / np.linalg.norm(img, axis=1, keepdims=True) + 0.7 * txt / np.linalg.norm(txt, axis=1, keepdims=True)
+    table = tables.gap_before_after(img, txt, mapped)
+    assert list(table.columns) == ["before mapping", "after mapping"]
+    assert table.loc["gap norm", "after mapping"] < table.loc["gap norm", "before mapping"]
+    assert {"matched cosine (mean)", "separability (balanced acc.)", "matched - unmatched cosine"} <= set(table.index)
+
+
+def test_ours_and_published():
+    ours = pd.DataFrame({"mAP": [70.0], "CI low": [69.0], "CI high": [71.0]}, index=["CoMC (full)"])
+    both = tables.ours_and_published(ours, "voc2007")
+    assert both.index[0] == "CoMC (full)" and both.loc["CoMC (full)", "source"] == "this run"
+    published = both.iloc[1:]
+    assert len(published) > 0 and published["kind"].str.startswith("published").all()
+    assert published["CI low"].isna().all() and published["source"].str.len().gt(0).all()
+    assert "CoMC released checkpoint (1 seed)" not in both.index  # COCO only
+    toy = tables.ours_and_published(ours.drop(columns=["CI low", "CI high"]), "emoji-voc")
+    assert list(toy.index) == ["CoMC (full)"] and toy["CI low"].isna().all()
+
+
+def test_wrap_text_and_table_caption():
+    assert tables.wrap_text("") == "" and tables.wrap_text("a b c", 3) == "a b\nc"
+    assert tables.table_caption("Main results") == "Main results"
+    assert tables.table_caption("Main results", "toy") == "Main results [toy]"
+
+
+def test_generation_outcomes_counts_every_reason_and_pending():
+    out = tables.generation_outcomes({"accepted": 5, "pending": 2, "rejected_by_reason": {"refused": 1, "weird": 4}})
+    assert out["accepted"] == 5 and out["pending"] == 2 and out["rejected: refused"] == 1
+    assert out["rejected: weird"] == 4 and all(out[f"rejected: {r}"] >= 0 for r in REASONS)
+    assert out.index[0] == "accepted" and out.index[-1] == "pending"
+
+
+def test_gap_before_after_unpaired_has_no_cosine_rows():
+    rng = np.random.default_rng(1)
+    img, txt = rng.normal(size=(50, 8)) + 2, rng.normal(size=(70, 8)) - 2
+    table = tables.gap_before_after(img, txt, img + 0.1, paired=False)
+    assert "gap norm" in table.index and not any("cosine (mean)" in i for i in table.index)

@@ -1,0 +1,449 @@
+"""The corpus-generation job: cleaning, validation policy, durable appends, exact resume (also after SIGKILL), secrets."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from lcmc_core.text.corpus import build_corpus, make_requests, read_corpus
+from lcmc_core.text.generation import generate_corpus, read_rejected, read_summary, sidecar_paths
+from lcmc_core.text.generators import LLMError, Response, SentenceGenerator
+from lcmc_core.text.label_sets import get_label_set
+from lcmc_core.text.validation import DEFAULT_POLICY, clean_text, is_refusal, validate_answer
+
+from chat_server import ChatServer, sentence_for
+
+REPO = Path(__file__).resolve().parents[2]
+KEY = "sk-test-FAKE-generation-9f8e7d6c5b4aSECRET"
+VOC = get_label_set("voc2007")
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy_for_localhost(monkeypatch):
+    """Requests to the local fake server never go through a proxy set in the environment."""
+    for var in ("NO_PROXY", "no_proxy"):
+        monkeypatch.setenv(var, "127.0.0.1,localhost")
+
+
+# --- cleaning and validation -----------------------------------------------------------------
+
+@pytest.mark.parametrize("raw,clean", [
+    ("  A dog on a sofa.  ", "A dog on a sofa."),
+    ('"A dog on a sofa."', "A dog on a sofa."),
+    ("\u201cA dog on a sofa.\u201d", "A dog on a sofa."),
+    ("'A dog on a sofa.'", "A dog on a sofa."),
+    ("A dog on a sofa. It looks happy.", "A dog on a sofa."),
+    ('"A dog on a sofa." It looks happy.', "A dog on a sofa."),
+    ("Sure! Here is a sentence:\n\n\"A dog on a sofa.\"", "A dog on a sofa."),
+    ("Here's a brief sentence:\nA dog on a sofa.\nHope this helps!", "A dog on a sofa."),
+    ("Sentence: A dog on a sofa.", "A dog on a sofa."),
+    ("1. A dog on a sofa.\n2. A cat.", "A dog on a sofa."),
+    ("**A dog on a sofa.**", "A dog on a sofa."),
+    ("Mr. Smith walks a dog. Next one.", "Mr. Smith walks a dog."),
+    ("A   dog\ton a sofa", "A dog on a sofa"),
+    ('"A dog on a sofa. The light', "A dog on a sofa."),
+    ("", ""), ("   \n ", ""), ('""', ""),
+])
+def test_clean_text(raw, clean):
+    assert clean_text(raw) == clean
+
+
+@pytest.mark.parametrize("text,refused", [
+    ("I'm sorry, but I can't help with that.", True), ("I\u2019m sorry, I cannot do this.", True),
+    ("I cannot create that sentence.", True), ("As an AI language model, I describe: a dog.", True),
+    ("Sorry, that is not possible.", True), ("Unfortunately, I am unable to comply.", True),
+    ("A sorry-looking dog sits in the rain.", False), ("A dog that can't stop barking.", False),
+])
+def test_is_refusal(text, refused):
+    assert is_refusal(text) is refused
+
+
+def _ids(*names):
+    return [VOC.classnames.index(n) for n in names]
+
+
+def test_validate_answer_reasons_and_policy():
+    v = validate_answer('  "A dog beside a cat."  ', _ids("dog", "cat"), VOC)
+    assert v.kept and v.text == "A dog beside a cat." and v.label_ids == sorted(_ids("cat", "dog"))
+    assert v.issues == []
+    assert validate_answer("  ", _ids("dog"), VOC).reason == "empty"
+    assert validate_answer("I'm sorry, I can't.", _ids("dog"), VOC).reason == "refused"
+    assert validate_answer("A dog.", _ids("dog"), VOC, finish_reason="content_filter").reason == "refused"
+    assert validate_answer("A photo of a dog and", _ids("dog"), VOC, finish_reason="length").reason == "truncated"
+    assert validate_answer("A photo of a dog.", _ids("dog"), VOC, finish_reason="length").kept
+    long = "A dog " + "and more " * 30 + "."
+    assert validate_answer(long, _ids("dog"), VOC).reason == "overlong"
+    assert validate_answer("A dog " + "x" * 300, _ids("dog"), VOC).reason == "overlong"
+    assert validate_answer(long, _ids("dog"), VOC, max_words=100, max_chars=1000).kept
+    assert validate_answer(long, _ids("dog"), VOC, policy={"overlong": "keep"}).kept
+    assert validate_answer("A sunny meadow.", _ids("dog"), VOC).reason == "no_labels"
+    # Missing labels: kept by default (labels = what the text names, as in the paper), or dropped.
+    v = validate_answer("A dog on the grass.", _ids("dog", "cat"), VOC)
+    assert v.kept and v.issues == ["missing_labels"] and v.label_ids == _ids("dog")
+    v = validate_answer("A dog on the grass.", _ids("dog", "cat"), VOC, policy={"missing_labels": "drop"})
+    assert v.reason == "missing_labels"
+    v = validate_answer("A dog and a horse.", _ids("dog"), VOC)
+    assert v.kept and v.issues == ["extra_labels"]
+    assert validate_answer("A dog and a horse.", _ids("dog"), VOC,
+                           policy={"extra_labels": "drop"}).reason == "extra_labels"
+    assert DEFAULT_POLICY["missing_labels"] == "keep"
+
+
+@pytest.mark.parametrize("policy,match", [({"missing": "drop"}, "unknown policy key"),
+                                          ({"missing_labels": "maybe"}, "'drop' or 'keep'"),
+                                          ({"empty": "keep"}, "always dropped"), ("drop", "dict")])
+def test_policy_errors(policy, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        validate_answer("A dog.", _ids("dog"), VOC, policy=policy)
+
+
+# --- the job with offline generators ---------------------------------------------------------
+
+def _lines(path):
+    return Path(path).read_bytes().splitlines(keepends=True) if Path(path).exists() else []
+
+
+def test_template_job_matches_build_corpus_and_reruns_as_noop(tmp_path):
+    path = tmp_path / "c.jsonl"
+    s = generate_corpus(path, "voc2007", 120, seed=0, progress=False)
+    assert s.status == "complete" and s.complete and s.accepted == 120 and s.rejected == 0 and s.pending == 0
+    recs = [json.loads(x) for x in _lines(path)]
+    ref = build_corpus("voc2007", 120, seed=0)
+    assert [r["text"] for r in recs] == [r["text"] for r in ref]
+    assert [r["labels"] for r in recs] == [r["labels"] for r in ref]
+    assert [r["index"] for r in recs] == list(range(120))
+    assert len(read_corpus(path, "voc2007")) == 120
+    files = sidecar_paths(path)
+    summary = read_summary(path)
+    assert summary == json.loads(files["summary"].read_text()) and summary["status"] == "complete"
+    assert summary["generator"]["source"] == "template" and summary["run"]["asked"] == 120
+    before = path.read_bytes()
+    s2 = generate_corpus(path, "voc2007", 120, seed=0, progress=False)
+    assert s2.run["asked"] == 0 and s2.run["started_with"] == 120 and path.read_bytes() == before
+    assert not files["lock"].exists()
+    # Growing n extends the plan; the first 120 lines are untouched.
+    s3 = generate_corpus(path, "voc2007", 150, seed=0, progress=False)
+    assert s3.run["asked"] == 30 and path.read_bytes().startswith(before)
+
+
+class _Scripted(SentenceGenerator):
+    """Answers from a function of the request; can crash after some answers, shuffle, or be slow."""
+
+    source = "scripted"
+
+    def __init__(self, answer, crash_after=None, order=None, delay=0.0):
+        self.answer, self.crash_after, self.order, self.delay = answer, crash_after, order, delay
+        self.asked = []
+
+    def generate(self, requests):
+        requests = list(requests)
+        self.asked += [r.index for r in requests]
+        if self.order == "reverse":
+            requests = requests[::-1]
+        for k, req in enumerate(requests):
+            if self.crash_after is not None and k == self.crash_after:
+                raise RuntimeError("simulated crash")
+            time.sleep(self.delay)
+            yield Response(req.index, self.answer(req), meta={"prompt_tokens": 10, "completion_tokens": 5})
+
+
+def _answer(req):
+    """Deterministic answers: every 5th refused, every 7th names only its first label."""
+    if req.index % 5 == 3:
+        return "I'm sorry, I can't do that."
+    names = list(req.label_names[:1]) if req.index % 7 == 2 else list(req.label_names)
+    return " " + sentence_for("contains " + ", ".join(names) + ".") + " "
+
+
+def test_crash_then_resume_equals_uninterrupted_and_rejected_not_reasked(tmp_path):
+    ref = tmp_path / "ref.jsonl"
+    gen_ref = _Scripted(_answer)
+    s_ref = generate_corpus(ref, "voc2007", 60, seed=3, generator=gen_ref, progress=False,
+                            policy={"missing_labels": "drop"})
+    assert s_ref.status == "complete" and s_ref.accepted + s_ref.rejected == 60
+    assert s_ref.rejected_by_reason == {"refused": 12, "missing_labels": s_ref.rejected - 12}
+    assert s_ref.prompt_tokens == 600 and s_ref.completion_tokens == 300 and s_ref.cost is None
+
+    path = tmp_path / "c.jsonl"
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        generate_corpus(path, "voc2007", 60, seed=3, generator=_Scripted(_answer, crash_after=25),
+                        progress=False, policy={"missing_labels": "drop"})
+    partial = read_summary(path)
+    assert partial["status"] == "error" and "simulated crash" in partial["run"]["error"]
+    assert partial["accepted"] + partial["rejected"] == 25
+    again = _Scripted(_answer, order="reverse")
+    s = generate_corpus(path, "voc2007", 60, seed=3, generator=again, progress=False,
+                        policy={"missing_labels": "drop"})
+    assert again.asked == list(range(25, 60))  # neither accepted nor rejected ones asked again
+    assert s.status == "complete" and s.run["started_with"] == 25
+    assert path.read_bytes() == ref.read_bytes()
+    assert sidecar_paths(path)["rejected"].read_bytes() == sidecar_paths(ref)["rejected"].read_bytes()
+    rej = read_rejected(path)
+    assert {r["reason"] for r in rej} == {"refused", "missing_labels"}
+    assert all(set(r) >= {"index", "reason", "issues", "requested", "text", "raw", "source"} for r in rej)
+
+
+def test_out_of_order_answers_are_sorted_at_the_end(tmp_path):
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    generate_corpus(a, "voc2007", 30, seed=1, generator=_Scripted(_answer), progress=False)
+    generate_corpus(b, "voc2007", 30, seed=1, generator=_Scripted(_answer, order="reverse"), progress=False)
+    assert a.read_bytes() == b.read_bytes()
+    assert [json.loads(x)["index"] for x in _lines(b)] == sorted(json.loads(x)["index"] for x in _lines(b))
+
+
+def test_torn_last_line_is_cut_with_warning_and_refilled(tmp_path):
+    ref = tmp_path / "ref.jsonl"
+    generate_corpus(ref, "voc2007", 40, seed=2, progress=False)
+    path = tmp_path / "c.jsonl"
+    lines = _lines(ref)
+    path.write_bytes(b"".join(lines[:17]) + lines[17][:25])  # killed while writing line 18
+    with pytest.warns(RuntimeWarning, match="incomplete last line"):
+        s = generate_corpus(path, "voc2007", 40, seed=2, progress=False)
+    assert s.run["repaired"]["corpus_bytes_cut"] == 25 and s.run["asked"] == 23
+    assert path.read_bytes() == ref.read_bytes()
+    # A whole record missing only its newline is completed, not dropped.
+    path.write_bytes(b"".join(lines[:10]) + lines[10].rstrip(b"\n"))
+    s = generate_corpus(path, "voc2007", 40, seed=2, progress=False)
+    assert s.run["repaired"]["corpus_bytes_cut"] == 0 and s.run["asked"] == 29
+    assert path.read_bytes() == ref.read_bytes()
+    # Invalid JSON anywhere else is not a torn line: an error naming file and line.
+    path.write_bytes(lines[0] + b"{not json\n" + lines[2])
+    with pytest.raises(ValueError, match=r"c\.jsonl:2: invalid JSON"):
+        generate_corpus(path, "voc2007", 40, seed=2, progress=False)
+
+
+def test_duplicate_indices_are_kept_once(tmp_path):
+    ref = tmp_path / "ref.jsonl"
+    generate_corpus(ref, "voc2007", 20, seed=2, progress=False)
+    path = tmp_path / "c.jsonl"
+    lines = _lines(ref)
+    path.write_bytes(b"".join(lines[:8]) + lines[3])
+    with pytest.warns(RuntimeWarning, match="recorded twice"):
+        generate_corpus(path, "voc2007", 20, seed=2, progress=False)
+    assert path.read_bytes() == ref.read_bytes()
+
+
+def test_other_plan_or_smaller_n_is_refused(tmp_path):
+    path = tmp_path / "c.jsonl"
+    generate_corpus(path, "voc2007", 20, seed=0, progress=False)
+    with pytest.raises(ValueError, match="another plan"):
+        generate_corpus(path, "voc2007", 20, seed=1, progress=False)
+    with pytest.raises(ValueError, match="n=10"):
+        generate_corpus(path, "voc2007", 10, seed=0, progress=False)
+    with pytest.raises(ValueError, match="gzip"):
+        generate_corpus(tmp_path / "c.jsonl.gz", "voc2007", 10, seed=0, progress=False)
+
+
+def test_lock_stops_a_second_writer(tmp_path):
+    fcntl = pytest.importorskip("fcntl")
+    path = tmp_path / "c.jsonl"
+    fd = os.open(sidecar_paths(path)["lock"], os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        with pytest.raises(RuntimeError, match="another generate_corpus job"):
+            generate_corpus(path, "voc2007", 5, seed=0, progress=False)
+    finally:
+        os.close(fd)
+
+
+def test_time_budget_with_plain_generator_keeps_partial_results(tmp_path):
+    path = tmp_path / "c.jsonl"
+    s = generate_corpus(path, "voc2007", 40, seed=0, generator=_Scripted(_answer, delay=0.02),
+                        time_budget_s=0.2, progress=False)
+    assert s.status == "time_budget" and 0 < s.accepted + s.rejected < 40
+    assert s.pending == 40 - s.accepted - s.rejected
+    s = generate_corpus(path, "voc2007", 40, seed=0, generator=_Scripted(_answer), progress=False)
+    assert s.status == "complete"
+
+
+def test_generator_answering_unknown_index_is_an_error(tmp_path):
+    class Wrong(SentenceGenerator):
+        def generate(self, requests):
+            yield Response(999, "A dog.")
+    with pytest.raises(ValueError, match="999"):
+        generate_corpus(tmp_path / "c.jsonl", "voc2007", 5, seed=0, generator=Wrong(), progress=False)
+
+
+# --- the job against a fake OpenAI-compatible server -----------------------------------------
+
+def _faults(prompt, attempt):
+    """Deterministic per prompt: content faults on every attempt, transport faults on the first two."""
+    h = sum(map(ord, prompt))
+    content = {0: "refuse", 1: "empty", 2: "long", 3: "missing"}.get(h % 13)
+    if content:
+        return content
+    if attempt < 2:
+        return {4: "429", 5: "500", 6: "slow", 7: "malformed", 8: "drop"}.get(h % 13)
+    return None
+
+
+def _openai_opts(server, **kw):
+    opts = dict(generator="openai", model="fake-model", base_url=server.url, concurrency=4,
+                timeout_s=0.4, backoff_base_s=0.01, backoff_max_s=0.05, progress=False,
+                price_prompt_per_1k=0.1, price_completion_per_1k=0.2)
+    opts.update(kw)
+    return opts
+
+
+def _expected_kind(prompt):
+    return _faults(prompt, 99)
+
+
+@pytest.mark.slow
+def test_openai_job_with_faults_is_complete_and_correct(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    path = tmp_path / "c.jsonl"
+    n = 60
+    reqs = make_requests("voc2007", n, 4)
+    with ChatServer(_faults, slow_s=1.0, retry_after="0.05", api_key=KEY) as server:
+        s = generate_corpus(path, "voc2007", n, seed=4, **_openai_opts(server))
+    assert s.status == "complete" and s.pending == 0
+    expected_reasons = {"refuse": "refused", "empty": "empty", "long": "overlong"}
+    want_rejected = {}
+    for r in reqs:
+        kind = _expected_kind(r.prompt)
+        if kind in expected_reasons:
+            want_rejected[r.index] = expected_reasons[kind]
+    rejected = {r["index"]: r["reason"] for r in read_rejected(path)}
+    assert rejected == want_rejected
+    recs = [json.loads(x) for x in _lines(path)]
+    assert [r["index"] for r in recs] == sorted(set(range(n)) - set(want_rejected))
+    for rec in recs:
+        req = reqs[rec["index"]]
+        assert rec["requested"] == VOC.names(req.label_ids) and rec["source"] == "openai:fake-model"
+        if _expected_kind(req.prompt) == "missing":
+            assert rec["labels"] == VOC.names([req.label_ids[0]]) or len(req.label_ids) == 1
+        else:
+            assert rec["text"] == clean_text(sentence_for(req.prompt))
+            assert rec["labels"] == sorted(VOC.names(req.label_ids), key=VOC.classnames.index)
+    # Every transport fault was retried (twice each) and counted.
+    retried = {"429": "rate_limited", "500": "server_error", "slow": "timeout", "malformed": "malformed",
+               "drop": "connection"}
+    assert all(server.kinds[k] >= 2 for k in retried), server.kinds
+    assert s.run["retries_by_reason"] == {retried[k]: server.kinds[k] for k in retried}
+    assert not s.run["failed_by_reason"]
+    # Prompts asked twice in the plan share the server's fault schedule: at most 2 faults each.
+    assert sum(server.kinds[k] for k in retried) == 2 * len({r.prompt for r in reqs
+                                                            if _faults(r.prompt, 0) in retried})
+    assert s.prompt_tokens == sum(r["usage"]["prompt_tokens"] for r in recs + read_rejected(path))
+    assert s.cost == pytest.approx(s.prompt_tokens * 0.1 / 1000 + s.completion_tokens * 0.2 / 1000)
+    assert s.run["prompt_tokens"] == s.prompt_tokens
+    missing = sum(_expected_kind(r.prompt) == "missing" and len(r.label_ids) > 1 for r in reqs)
+    assert s.kept_with_issues.get("missing_labels", 0) == missing
+    assert read_summary(path)["rejected_by_reason"] == s.rejected_by_reason
+
+
+@pytest.mark.slow
+def test_openai_job_time_budget_then_resume(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    path, ref = tmp_path / "c.jsonl", tmp_path / "ref.jsonl"
+    with ChatServer(delay_s=0.05) as server:
+        t0 = time.monotonic()
+        s = generate_corpus(path, "voc2007", 80, seed=5, time_budget_s=0.4, **_openai_opts(server))
+        assert time.monotonic() - t0 < 2.5  # budget 0.4 s plus start-up and slack for slow CI
+        assert s.status == "time_budget" and 0 < s.accepted < 80 and s.pending == 80 - s.accepted - s.rejected
+        assert read_summary(path)["status"] == "time_budget"
+        s = generate_corpus(path, "voc2007", 80, seed=5, **_openai_opts(server, concurrency=8))
+        assert s.status == "complete"
+        generate_corpus(ref, "voc2007", 80, seed=5, **_openai_opts(server, concurrency=8))
+    assert path.read_bytes() == ref.read_bytes()
+
+
+def test_openai_job_failures_leave_requests_pending(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    path = tmp_path / "c.jsonl"
+    reqs = make_requests("voc2007", 10, 6)
+    bad = {r.prompt for r in reqs[::3]}
+    with ChatServer(lambda p, a: "500" if p in bad else None) as server:
+        s = generate_corpus(path, "voc2007", 10, seed=6, max_attempts=2, **_openai_opts(server))
+    n_bad = sum(r.prompt in bad for r in reqs)
+    assert s.status == "incomplete" and s.pending == n_bad
+    assert s.run["failed_by_reason"] == {"server_error": n_bad} and s.accepted == 10 - n_bad
+    with ChatServer() as server:
+        s = generate_corpus(path, "voc2007", 10, seed=6, **_openai_opts(server))
+    assert s.status == "complete" and s.run["asked"] == n_bad
+
+
+_CHILD = textwrap.dedent("""
+    import sys
+    from lcmc_core.text.generation import generate_corpus
+    generate_corpus(sys.argv[1], "voc2007", 90, seed=7, generator="openai", model="fake-model",
+                    base_url=sys.argv[2], concurrency=4, timeout_s=5, backoff_base_s=0.01,
+                    progress=False)
+""")
+
+
+@pytest.mark.slow
+def test_kill_and_resume_equals_uninterrupted_run(tmp_path, monkeypatch):
+    """SIGKILL a job mid-way (frozen by the server's gate), rerun it: no loss, no duplicate, same files."""
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    faults = lambda p, a: None if _faults(p, a) == "slow" else _faults(p, a)
+    ref = tmp_path / "ref" / "c.jsonl"
+    with ChatServer(faults) as server:
+        generate_corpus(ref, "voc2007", 90, seed=7, **_openai_opts(server, timeout_s=5))
+    path = tmp_path / "run" / "c.jsonl"
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    gate = 50
+    with ChatServer(faults, gate_after=gate) as server:
+        child = subprocess.Popen([sys.executable, "-c", _CHILD, str(path), server.url], cwd=REPO, env=env,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            t_end = time.monotonic() + 25
+            # All 4 workers stuck at the gate: the job cannot move on; let it write what it has.
+            while time.monotonic() < t_end and child.poll() is None and server.requests < gate + 4:
+                time.sleep(0.01)
+            assert child.poll() is None, child.stderr.read().decode()[-2000:]
+            assert server.requests == gate + 4
+            time.sleep(0.3)
+            child.send_signal(signal.SIGKILL)
+            child.wait(10)
+        finally:
+            if child.poll() is None:
+                child.kill()
+            child.stderr.close()
+        assert child.returncode == -signal.SIGKILL
+        killed_lines = _lines(path) + _lines(sidecar_paths(path)["rejected"])
+        assert 20 <= len(killed_lines) < 90
+        assert not sidecar_paths(path)["summary"].exists()  # it never got to finish
+        server.open_gate()
+        s = generate_corpus(path, "voc2007", 90, seed=7, **_openai_opts(server, timeout_s=5))
+    assert s.status == "complete" and s.run["started_with"] == len(killed_lines)
+    assert s.run["asked"] == 90 - len(killed_lines)
+    final_lines = _lines(path) + _lines(sidecar_paths(path)["rejected"])
+    assert set(killed_lines) <= set(final_lines)                    # nothing lost
+    idx = [json.loads(x)["index"] for x in final_lines]
+    assert sorted(idx) == list(range(90))                           # nothing duplicated, nothing missing
+    assert path.read_bytes() == ref.read_bytes()                    # same corpus as uninterrupted
+    assert sidecar_paths(path)["rejected"].read_bytes() == sidecar_paths(ref)["rejected"].read_bytes()
+
+
+# --- secrets ---------------------------------------------------------------------------------
+
+def test_key_never_reaches_any_file_log_or_error(tmp_path, monkeypatch, caplog):
+    import logging
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    path = tmp_path / "c.jsonl"
+    echo = lambda p, a: "echo_key" if sum(map(ord, p)) % 3 == 0 else ("500" if a == 0 else None)
+    with ChatServer(echo, api_key=KEY) as server:
+        s = generate_corpus(path, "voc2007", 30, seed=8, **_openai_opts(server))
+    assert s.status == "complete"
+    with ChatServer(api_key="another-key") as server:  # 401 that echoes our key back
+        with pytest.raises(LLMError) as info:
+            generate_corpus(tmp_path / "d.jsonl", "voc2007", 10, seed=8, **_openai_opts(server))
+    err = info.value
+    assert read_summary(tmp_path / "d.jsonl")["status"] == "error"
+    texts = [str(err), repr(err), repr(err.args), str(err.__context__), str(err.__cause__), caplog.text,
+             json.dumps(s.to_dict()), repr(s)]
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert {p.name for p in files} >= {"c.jsonl", "c.rejected.jsonl", "c.summary.json", "d.summary.json"}
+    for p in files:
+        assert KEY.encode() not in p.read_bytes(), f"key leaked into {p}"
+    for t in texts:
+        assert KEY not in t
+    assert any("***" in json.loads(x)["text"] for x in _lines(path) + _lines(sidecar_paths(path)["rejected"]))
