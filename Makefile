@@ -8,7 +8,7 @@ STAMP := $(VENV)/.lcmc-installed
 export LCMC_CACHE_DIR ?= $(CURDIR)/.cache/lcmc
 PROFILE ?= toy
 
-.PHONY: setup reproduce test benchmark clean-cache
+.PHONY: setup reproduce test test-fast lint benchmark clean-cache
 
 setup: $(STAMP)
 
@@ -23,8 +23,15 @@ reproduce: $(STAMP)
 	$(if $(filter toy smoke,$(PROFILE)),$(PY) -m lcmc_core toy-clips --size $(PROFILE) --out results/$(PROFILE)/tables)
 	$(PY) -m lcmc_core reproduce --profile $(PROFILE) $(if $(ROOT),--root $(ROOT)) $(ARGS)
 
-test: $(STAMP)
+test: $(STAMP) lint
 	$(PY) -m pytest -q -ra
+
+# the inner loop: lint + every test that trains nothing and runs no notebook (< 1 minute)
+test-fast: $(STAMP) lint
+	$(PY) -m pytest -q -m "not slow"
+
+lint: $(STAMP)
+	$(PY) -m ruff check lcmc_core tests benchmarks scripts notebooks
 
 benchmark: $(STAMP)
 	$(PY) benchmarks/toy_world.py
