@@ -66,14 +66,14 @@ class LLMParams:
 
     def __post_init__(self):
         if self.api_key_env and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", self.api_key_env):
-            raise ValueError("llm.api_key_env: expected the NAME of an environment variable (letters, digits, "
+            raise ConfigError("llm.api_key_env: expected the NAME of an environment variable (letters, digits, "
                              "underscores, e.g. OPENAI_API_KEY), not the key itself")
         if self.base_url:
             problem = url_credentials_message(self.base_url, "llm.base_url")
             if problem:
-                raise ValueError(problem)
+                raise ConfigError(problem)
             if not re.match(r"^https?://[^/\s]+", self.base_url):
-                raise ValueError(f"llm.base_url: expected an http(s) URL such as http://localhost:8000/v1, "
+                raise ConfigError(f"llm.base_url: expected an http(s) URL such as http://localhost:8000/v1, "
                                  f"got {self.base_url!r}")
         check_int("llm.max_tokens", self.max_tokens, 1)
         check_real("llm.temperature", self.temperature, 0)
@@ -108,7 +108,8 @@ class Params:
     n_test: int = field(default=0, metadata=_help(f"test images: 0 = the whole split, else >= {_MIN_TEST_IMAGES}"))
     missing_images: str = field(default="fail", metadata=_help(
         "missing or unreadable images: fail, or skip (counted and listed)", choices=("fail", "skip")))
-    verify_images: bool = field(default=False, metadata=_help("decode every image before encoding (finds broken files)"))
+    verify_images: bool = field(default=True, metadata=_help(
+        "decode every image before encoding, remembered between runs (false: header check only)"))
     batch_size: int = field(default=64, metadata=_help("images per forward pass"))
     num_workers: int = field(default=0, metadata=_help("DataLoader workers decoding images"))
     llm: LLMParams = field(default_factory=LLMParams)
@@ -121,7 +122,7 @@ class Params:
         check_choice("corpus_generator", self.corpus_generator, GENERATORS)
         check_choice("missing_images", self.missing_images, ("fail", "skip"))
         if not _DEVICE.match(self.device):
-            raise ValueError(f"device: expected one of {DEVICES}, got {self.device!r}")
+            raise ConfigError(f"device: expected one of {DEVICES}, got {self.device!r}")
         check_int("corpus_size", self.corpus_size, 0 if self.corpus_path else 1)
         check_int("seed", self.seed, 0)
         check_int("n_seeds", self.n_seeds, 1, 100)
@@ -130,9 +131,9 @@ class Params:
         if self.n_test != 0:
             check_int("n_test", self.n_test, _MIN_TEST_IMAGES)
         if not self.clip_model:
-            raise ValueError("clip_model: expected an open_clip model name such as 'RN50-quickgelu'")
+            raise ConfigError("clip_model: expected an open_clip model name such as 'RN50-quickgelu'")
         if self.dataset == "emoji-voc" and self.data_root:
-            raise ValueError("data_root: the toy world (dataset emoji-voc) is generated and needs no data_root")
+            raise ConfigError("data_root: the toy world (dataset emoji-voc) is generated and needs no data_root")
 
     @property
     def seeds(self) -> list[int]:

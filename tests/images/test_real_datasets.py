@@ -1,8 +1,10 @@
 """Loaders of the real benchmarks (VOC2007, COCO 2014, NUS-WIDE) on tiny official-format fixtures."""
 from __future__ import annotations
 
+import json
 import shutil
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -216,20 +218,50 @@ def test_no_warning_when_all_images_present(tmp_path):
     assert ds.info["skipped_images"] == []
 
 
-def test_corrupt_image_found_only_with_verify(tmp_path):
+def test_corrupt_image_found_before_encoding_under_both_policies(tmp_path):
     fx = make_voc2007(tmp_path)
     bad = fx.image_paths["000004"]
     bad.write_bytes(b"this is not a jpeg" * 10)
-    ds = datasets.load("voc2007", fx.root)          # existence only: loads
-    with pytest.raises(OSError, match="cannot read image .*000004.jpg.*verify_images=True"):
+    empty = fx.image_paths["000001"]
+    empty.write_bytes(b"")
+    for verify in (True, False):  # the header check finds garbage and empty files too
+        with pytest.raises(ImageCheckError) as err:
+            datasets.load("voc2007", fx.root, verify_images=verify)
+        assert "2 unreadable" in str(err.value) and "1 are empty files" in str(err.value)
+        assert str(bad) in str(err.value) and "missing_images: skip" in str(err.value)
+        assert sorted(err.value.unreadable) == sorted([str(bad), str(empty)]) and err.value.missing == []
+        with pytest.warns(RuntimeWarning, match="2 unreadable"):
+            ds = datasets.load("voc2007", fx.root, verify_images=verify, missing="skip")
+        assert "000004" not in ds.image_ids and "000001" not in ds.image_ids and len(ds) == 3
+        assert ds.info["skipped_reasons"] == {"000001": "empty", "000004": "unreadable"}
+        assert all(ds.image(i).mode == "RGB" for i in range(len(ds)))  # everything left decodes
+
+
+def test_image_errors_at_encoding_time_are_lcmc_errors(tmp_path):
+    from lcmc_core.errors import LcmcError
+    fx = make_voc2007(tmp_path)
+    ds = datasets.load("voc2007", fx.root)
+    fx.image_paths["000004"].write_bytes(b"broken after loading")
+    with pytest.raises(LcmcError, match="cannot read image .*000004.jpg.*verify_images=True"):
         ds.image(ds.image_ids.index("000004"))
-    with pytest.raises(ImageCheckError) as err:
-        datasets.load("voc2007", fx.root, verify_images=True)
-    assert "1 unreadable" in str(err.value) and str(bad) in str(err.value)
-    assert err.value.unreadable == [str(bad)] and err.value.missing == []
-    with pytest.warns(RuntimeWarning, match="1 unreadable"):
-        ds = datasets.load("voc2007", fx.root, verify_images=True, missing="skip")
-    assert "000004" not in ds.image_ids and len(ds) == 4
+
+
+def test_decoding_is_remembered_and_redone_for_changed_files(tmp_path, monkeypatch):
+    from lcmc_core.images.datasets import layout
+    fx = make_voc2007(tmp_path)
+    decoded = []
+    real = layout._decodes
+    monkeypatch.setattr(layout, "_decodes", lambda path: decoded.append(Path(path).name) or real(path))
+    datasets.load("voc2007", fx.root)
+    assert len(decoded) == 5
+    decoded.clear()
+    datasets.load("voc2007", fx.root)
+    assert decoded == []                                  # same files: nothing decoded again
+    path = fx.image_paths["000004"]
+    path.write_bytes(path.read_bytes()[:100])             # truncated: size and mtime change
+    with pytest.raises(ImageCheckError, match="1 unreadable"):
+        datasets.load("voc2007", fx.root)
+    assert decoded == ["000004.jpg"]
 
 
 def test_truncated_image_is_unreadable(tmp_path):
@@ -428,3 +460,64 @@ def test_skip_refuses_to_leave_no_image(tmp_path):
     (tmp_path / "Flickr").mkdir()
     with pytest.raises(ImageCheckError, match=r"None of the listed images was found.*would leave no image"):
         datasets.load("nuswide", fx.root, missing="skip")
+
+
+def test_coco_file_name_may_not_leave_the_image_folder(tmp_path):
+    fx = make_coco2014(tmp_path)
+    ann = fx.notes["annotation_file"]
+    data = json.loads(ann.read_text())
+    for bad in ("../annotations/instances_val2014.json", "/etc/passwd", "C:\\x.jpg", "", "sub/../../x.jpg"):
+        data["images"][1]["file_name"] = bad
+        ann.write_text(json.dumps(data))
+        with pytest.raises(DatasetFormatError, match=r"instances_val2014.json: images\[1\].file_name: .* is not a file "
+                                                      r"name inside .*val2014"):
+            datasets.load("coco2014", fx.root)
+
+
+def test_coco_duplicate_file_name_is_an_error(tmp_path):
+    fx = make_coco2014(tmp_path)
+    ann = fx.notes["annotation_file"]
+    data = json.loads(ann.read_text())
+    data["images"][1]["file_name"] = data["images"][0]["file_name"]
+    ann.write_text(json.dumps(data))
+    with pytest.raises(DatasetFormatError, match=r"lists image file .*COCO_val2014_000000000133.jpg' twice"):
+        datasets.load("coco2014", fx.root)
+
+
+def test_voc_image_id_may_not_leave_jpegimages(tmp_path):
+    fx = make_voc2007(tmp_path)
+    main = fx.root / "VOCdevkit/VOC2007/ImageSets/Main"
+    for path in [main / "test.txt", *main.glob("*_test.txt")]:
+        path.write_text(path.read_text().replace("000002", "../../x"))
+    with pytest.raises(DatasetFormatError, match=r"test.txt, image id '../../x': .* is not a file name inside"):
+        datasets.load("voc2007", fx.root)
+
+
+@pytest.mark.parametrize("where", ["label", "list"])
+def test_nus_blank_line_inside_a_line_aligned_file_is_an_error(tmp_path, where):
+    fx = make_nuswide(tmp_path)
+    path = (fx.notes["label_dir"] / "Labels_sky_Test.txt" if where == "label"
+            else tmp_path / "ImageList/TestImagelist.txt")
+    lines = path.read_text().splitlines()
+    # A blank line in place of line 2 plus one more value at the end keeps the count right and
+    # would move every later label onto the wrong image.
+    path.write_text("\n".join([lines[0], ""] + lines[2:] + [lines[1]]) + "\n")
+    with pytest.raises(DatasetFormatError, match=rf"{path.name}, line 2: blank line"):
+        datasets.load("nuswide", fx.root)
+
+
+def test_nus_trailing_blank_lines_are_fine(tmp_path):
+    fx = make_nuswide(tmp_path)
+    for path in [fx.notes["label_dir"] / "Labels_sky_Test.txt", tmp_path / "ImageList/TestImagelist.txt"]:
+        path.write_text(path.read_text() + "\r\n\r\n")
+    _assert_matches(datasets.load("nuswide", fx.root), fx)
+
+
+def test_nus_duplicate_image_line_is_an_error(tmp_path):
+    fx = make_nuswide(tmp_path)
+    listing = tmp_path / "ImageList/TestImagelist.txt"
+    lines = listing.read_text().splitlines()
+    listing.write_text("\n".join(lines[:-1] + [lines[0]]) + "\n")
+    with pytest.raises(DatasetFormatError, match=r"TestImagelist.txt, line 5: image 'actor/0001_2124494179.jpg' "
+                                                  r"repeats line 1"):
+        datasets.load("nuswide", fx.root)

@@ -31,7 +31,7 @@ import numpy as np
 from ...text.label_sets import COCO2014_CATEGORY_IDS, get_label_set
 from . import register
 from .base import MultiLabelDataset
-from .layout import DatasetFormatError, LayoutCheck, build_dataset, check_classnames, open_root
+from .layout import DatasetFormatError, LayoutCheck, build_dataset, check_classnames, contained_path, open_root
 
 __all__ = ["load_coco2014", "read_instances", "SPLITS"]
 
@@ -104,7 +104,7 @@ def read_instances(path: Path) -> tuple[list[tuple[int, str]], list[tuple[int, s
 
 @register("coco2014")
 def load_coco2014(root=None, split: str = "test", *, missing: str = "fail",
-                  verify_images: bool = False) -> MultiLabelDataset:
+                  verify_images: bool = True) -> MultiLabelDataset:
     """Load COCO 2014 (``test``/``val`` = val2014, ``train`` = train2014); labels 1/0 from instance annotations."""
     root = open_root("coco2014", root, split, SPLITS, missing)
     coco_split = _COCO_SPLIT[split]
@@ -129,17 +129,19 @@ def load_coco2014(root=None, split: str = "test", *, missing: str = "fail",
         if wrong:
             raise DatasetFormatError(
                 f"{ann_file}: category ids differ from the official COCO ids "
-                f"(lcmc_core.labels.COCO2014_CATEGORY_IDS): "
+                f"(lcmc_core.text.labels.COCO2014_CATEGORY_IDS): "
                 + "; ".join(f"{n!r} has id {c}, expected {o}" for n, c, o in wrong[:10]))
     column = {cid: j for j, (cid, _) in enumerate(categories)}
 
+    read_order = list(images)
     images.sort()
     labels = np.zeros((len(images), len(categories)), dtype=np.int8)
     for row, (image_id, _) in enumerate(images):
         for cid in present.get(image_id, ()):
             labels[row, column[cid]] = 1
     ids = [str(i) for i, _ in images]
-    paths = [str(image_dir / name) for _, name in images]
+    where = {image_id: i for i, (image_id, _) in enumerate(read_order)}
+    paths = [contained_path(image_dir, name, f"{ann_file}: images[{where[i]}].file_name") for i, name in images]
     info = {"root": str(root), "coco_split": coco_split, "annotation_file": str(ann_file),
             "label_source": "instance annotations (iscrowd included), one positive per category present",
             "category_ids": [c for c, _ in categories],

@@ -1,4 +1,4 @@
-"""``emoji-voc``: the offline EmojiVOC toy world (:mod:`lcmc_core.toyworld`) as a dataset.
+"""``emoji-voc``: the offline EmojiVOC toy world (:mod:`lcmc_core.images.toyworld`) as a dataset.
 
 ``load("emoji-voc", split="test", n=2000, seed=0, image_size=64)`` renders (or reloads from the
 cache) ``n`` labelled scenes; no download and no ``root`` are needed.

@@ -12,9 +12,11 @@ This module turns each of those into one clear error:
 - :class:`ImageCheckError` (an ``OSError``): listed images are missing or cannot be decoded and
   the caller asked for ``missing="fail"``; the message gives the count and the first names.
 
-It also holds the image side shared by every loader: :func:`check_images` (existence, optional
-decoding, the ``missing="fail"|"skip"`` policy), :func:`open_rgb` (PIL, converted to RGB, because
-these datasets contain grayscale, CMYK and palette JPEGs) and :func:`build_dataset`.
+It also holds the image side shared by every loader: :func:`check_images` (existence, then
+decoding, remembered between runs, or a header check; the ``missing="fail"|"skip"`` policy),
+:func:`open_rgb` (PIL, converted to RGB, because these datasets contain grayscale, CMYK and
+palette JPEGs), :func:`contained_path` (listed files stay inside the dataset root),
+:func:`read_aligned_lines` (line-aligned label files) and :func:`build_dataset`.
 """
 from __future__ import annotations
 
@@ -34,7 +36,8 @@ from .base import MultiLabelDataset
 __all__ = [
     "DatasetLayoutError", "DatasetFormatError", "ImageCheckError", "LayoutCheck",
     "MISSING_POLICIES", "check_images", "open_rgb", "build_dataset", "read_text_lines",
-    "require_root", "open_root", "check_choice", "check_classnames", "PathImages",
+    "require_root", "open_root", "check_choice", "check_classnames", "PathImages", "inspect_images",
+    "read_aligned_lines", "contained_path",
 ]
 
 MISSING_POLICIES = ("fail", "skip")
@@ -128,7 +131,7 @@ def require_root(dataset: str, root) -> Path:
     """Return ``root`` as an absolute :class:`Path`; raise if it was not given or does not exist."""
     if root is None:
         raise ConfigError(f"{dataset}: the 'root' parameter is required (the folder holding your copy "
-                         f"of the dataset); e.g. lcmc_core.datasets.load({dataset!r}, root='/data/{dataset}')")
+                         f"of the dataset); e.g. lcmc_core.images.datasets.load({dataset!r}, root='/data/{dataset}')")
     path = Path(os.path.expanduser(str(root))).absolute()
     if not path.is_dir():
         raise DatasetLayoutError(
@@ -165,7 +168,7 @@ def check_classnames(dataset: str, found: Sequence[str], expected: Sequence[str]
         detail.append(f"... and {len(diffs) - _SHOW} more differences")
     raise DatasetFormatError(
         f"{dataset}: the class names in {source} do not match the official {dataset} label set "
-        f"(lcmc_core.labels.get_label_set({dataset!r})); " + "; ".join(detail))
+        f"(lcmc_core.text.label_sets.get_label_set({dataset!r})); " + "; ".join(detail))
 
 
 def read_text_lines(path: Path) -> list[tuple[int, str]]:
@@ -179,6 +182,41 @@ def read_text_lines(path: Path) -> list[tuple[int, str]]:
     except UnicodeDecodeError:
         text = raw.decode("latin-1")  # the official lists are ASCII; never fail on an odd byte
     return [(n, line.strip()) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+
+
+def read_aligned_lines(path: Path, what: str) -> list[str]:
+    """The lines of a line-aligned file (line ``k`` belongs to image ``k``): a blank line inside it is an error.
+
+    Trailing blank lines (a final newline, or several) are allowed; a blank line before the last
+    value would shift every later value onto the wrong image, so it names the file and line.
+    """
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as e:
+        raise DatasetLayoutError(f"cannot read {path}: {e}", [(str(path), what)]) from e
+    lines = [line.strip() for line in raw.splitlines()]
+    while lines and not lines[-1]:
+        lines.pop()
+    if lines and lines[0].startswith(b"\xef\xbb\xbf"):
+        lines[0] = lines[0][3:]
+    for n, line in enumerate(lines, 1):
+        if not line:
+            raise DatasetFormatError(f"{path}, line {n}: blank line in a {what}, where every line holds the value "
+                                     f"of one image (the line after it would be read as this image's); remove it")
+    try:
+        return [line.decode("utf-8") for line in lines]
+    except UnicodeDecodeError:
+        return [line.decode("latin-1") for line in lines]
+
+
+def contained_path(base: Path, rel: str, where: str) -> str:
+    """``base / rel`` as a string, after checking that ``rel`` is a relative path that stays inside ``base``."""
+    norm = os.path.normpath(rel.replace("\\", "/")) if rel else ""
+    if (not rel or "\0" in rel or os.path.isabs(rel) or rel.startswith(("/", "\\")) or ":" in rel
+            or norm == "." or norm == ".." or norm.startswith("../")):
+        raise DatasetFormatError(f"{where}: {rel!r} is not a file name inside {base} (expected a relative path "
+                                 f"such as 'COCO_val2014_000000000042.jpg', with no '..', drive or leading '/')")
+    return str(Path(base) / norm)
 
 
 def _names(paths: Sequence[str]) -> str:
@@ -207,51 +245,137 @@ def _decodes(path: str) -> bool:
         with Image.open(path) as im:
             im.load()
         return True
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError):
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError):
         # PIL raises OSError for truncated data, UnidentifiedImageError for non-images and, for
         # some broken headers, ValueError/SyntaxError.
         return False
 
 
+def _header_ok(path: str) -> bool:
+    """A cheap check: the file is not empty and PIL recognises its header (truncated data passes)."""
+    try:
+        if os.path.getsize(path) == 0:
+            return False
+        with Image.open(path) as im:
+            return im.size[0] > 0 and im.size[1] > 0
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return False
+
+
+def _signature(path: str) -> list[int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns]
+
+
+def _verified_before(paths: Sequence[str]) -> tuple[Path, dict]:
+    """The record of images that decoded in an earlier check (path -> [size, mtime_ns]), and its file."""
+    import hashlib
+    import json
+
+    from ...cache import cache_dir
+
+    key = hashlib.sha256("\n".join(paths).encode("utf-8", "surrogateescape")).hexdigest()[:20]
+    record = cache_dir() / "image_checks" / f"{key}.json"
+    try:
+        data = json.loads(record.read_text(encoding="utf-8"))
+        ok = data["decoded"] if isinstance(data, dict) and isinstance(data.get("decoded"), dict) else {}
+    except (OSError, ValueError, KeyError):
+        ok = {}
+    return record, ok
+
+
+def _remember_verified(record: Path, decoded: dict) -> None:
+    import json
+
+    from ...cache import atomic_write
+
+    try:
+        record.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(record, json.dumps({"version": 1, "decoded": decoded}), fsync=False)
+    except OSError as exc:  # a read-only cache only costs decoding again next time
+        warnings.warn(f"could not record the image check in {record}: {exc}", RuntimeWarning, stacklevel=3)
+
+
+def inspect_images(paths: Sequence[str], *, verify_images: bool = True, workers: int | None = None) -> list[str]:
+    """For each image, ``""`` when usable, else why not: ``"missing"``, ``"empty"`` or ``"unreadable"``.
+
+    ``verify_images`` decodes every image (what encoding will do), remembering the files that
+    decoded by size and modification time so a later check of the same files decodes only what
+    changed; without it only the header is read (a truncated file then passes).
+    """
+    exists = _existing_files(paths)
+    idx = [int(i) for i in np.flatnonzero(exists)]
+    n_workers = workers or min(8, os.cpu_count() or 1)
+    reasons = ["" if ok else "missing" for ok in exists]
+    if verify_images:
+        record, before = _verified_before(paths)
+        sigs = {i: _signature(paths[i]) for i in idx}
+        todo = [i for i in idx if sigs[i] is None or before.get(paths[i]) != sigs[i]]
+        with ThreadPoolExecutor(max_workers=n_workers) as pool:  # PIL decoding releases the GIL
+            results = dict(zip(todo, pool.map(_decodes, [paths[i] for i in todo])))
+        decoded = {paths[i]: sigs[i] for i in idx if results.get(i, True) and sigs[i] is not None}
+        if todo or len(decoded) != len(before):
+            _remember_verified(record, decoded)
+        ok = {i: results.get(i, True) for i in idx}
+    else:
+        with ThreadPoolExecutor(max_workers=n_workers) as pool:
+            ok = dict(zip(idx, pool.map(_header_ok, [paths[i] for i in idx])))
+    for i in idx:
+        if not ok[i]:
+            reasons[i] = "empty" if _size(paths[i]) == 0 else "unreadable"
+    return reasons
+
+
+def _size(path: str) -> int:
+    """Size of ``path`` in bytes (-1 when it cannot be read)."""
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return -1
+
+
 def check_images(dataset: str, split: str, paths: Sequence[str], *, missing: str = "fail",
-                 verify_images: bool = False, workers: int | None = None) -> np.ndarray:
-    """Check that every image exists (and, with ``verify_images``, decodes); return a keep-mask.
+                 verify_images: bool = True, workers: int | None = None) -> np.ndarray:
+    """Check that every image exists and decodes (or, without ``verify_images``, has an image header); return a keep-mask.
 
     ``missing="fail"`` raises :class:`ImageCheckError` listing the bad images by count and first
     names; ``missing="skip"`` keeps going, warns with the count, and marks those rows ``False``.
     """
+    return _apply_policy(dataset, split, paths, inspect_images(paths, verify_images=verify_images, workers=workers),
+                         missing)
+
+
+def _apply_policy(dataset: str, split: str, paths: Sequence[str], reasons: Sequence[str], missing: str) -> np.ndarray:
     check_choice(dataset, "missing", missing, MISSING_POLICIES)
-    exists = _existing_files(paths)
-    decodes = exists.copy()
-    if verify_images:
-        idx = np.flatnonzero(exists)
-        n_workers = workers or min(8, os.cpu_count() or 1)
-        with ThreadPoolExecutor(max_workers=n_workers) as pool:  # PIL decoding releases the GIL
-            results = list(pool.map(_decodes, [paths[i] for i in idx]))
-        decodes[idx] = results
-    absent = [paths[i] for i in np.flatnonzero(~exists)]
-    broken = [paths[i] for i in np.flatnonzero(exists & ~decodes)]
+    keep = np.array([not r for r in reasons], dtype=bool)
+    absent = [p for p, r in zip(paths, reasons) if r == "missing"]
+    broken = [p for p, r in zip(paths, reasons) if r in ("empty", "unreadable")]
     if not absent and not broken:
-        return decodes
+        return keep
     parts = []
     if absent:
         parts.append(f"{len(absent)} missing (not found): {_names(absent)}")
     if broken:
-        parts.append(f"{len(broken)} unreadable (PIL cannot decode them): {_names(broken)}")
+        n_empty = sum(r == "empty" for r in reasons)
+        parts.append(f"{len(broken)} unreadable (PIL cannot decode them{f'; {n_empty} are empty files' if n_empty else ''}): "
+                     f"{_names(broken)}")
     summary = (f"{dataset} (split {split!r}): {len(absent) + len(broken)} of {len(paths)} images "
                f"cannot be used; " + "; ".join(parts))
     if len(absent) == len(paths):
         summary += (". None of the listed images was found: check that the image folder follows the "
                     f"expected layout (the first image should be at {paths[0]})")
-    if missing == "skip" and not decodes.any():
+    if missing == "skip" and not keep.any():
         raise ImageCheckError(summary + ". missing='skip' would leave no image at all.", absent, broken)
     if missing == "fail":
         raise ImageCheckError(
-            summary + ". Restore those files, or pass missing='skip' to drop their rows "
-            "(the evaluation then covers fewer images than the official split).", absent, broken)
+            summary + ". Restore those files, or pass missing='skip' (profile key missing_images: skip) to drop "
+            "their rows (the evaluation then covers fewer images than the official split).", absent, broken)
     warnings.warn(summary + f". missing='skip': dropping those {len(absent) + len(broken)} rows; "
-                  f"{int(decodes.sum())} images remain.", RuntimeWarning, stacklevel=_caller_stacklevel())
-    return decodes
+                  f"{int(keep.sum())} images remain.", RuntimeWarning, stacklevel=_caller_stacklevel())
+    return keep
 
 
 def _caller_stacklevel() -> int:
@@ -270,9 +394,10 @@ def open_rgb(path: str) -> Image.Image:
             if im.mode == "P" and "transparency" in im.info:
                 im = im.convert("RGBA")  # palette transparency must go through RGBA first
             return im.convert("RGB")
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as e:
-        raise OSError(f"cannot read image {path}: {e}. Load the dataset with verify_images=True to "
-                      f"find every unreadable image, and missing='skip' to drop them.") from e
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+        raise ImageCheckError(f"cannot read image {path}: {e}. It changed or was only header-checked when the "
+                              f"dataset was loaded: load it with verify_images=True to find every unreadable "
+                              f"image, and missing='skip' to drop them.", unreadable=[str(path)]) from e
 
 
 class PathImages:
@@ -285,15 +410,32 @@ class PathImages:
         return open_rgb(self.paths[i])
 
 
+def _check_unique(name: str, image_ids: Sequence[str], image_paths: Sequence[str], info: dict | None) -> None:
+    """Two rows for one image id or one image file are an error (the split would count that image twice)."""
+    source = (info or {}).get("annotation_file") or (info or {}).get("image_list") or "the split's image list"
+    for what, values in (("image id", image_ids), ("image file", image_paths)):
+        if len(set(values)) != len(values):
+            seen: dict[str, int] = {}
+            for row, v in enumerate(values):
+                if v in seen:
+                    raise DatasetFormatError(f"{name}: {source} lists {what} {v!r} twice (entries {seen[v] + 1} "
+                                             f"and {row + 1}); each image must appear once")
+                seen[v] = row
+
+
 def build_dataset(name: str, split: str, classnames: Sequence[str], labels: np.ndarray,
                   image_ids: Sequence[str], image_paths: Sequence[str], *, missing: str = "fail",
-                  verify_images: bool = False, label_set: str | None = None,
+                  verify_images: bool = True, label_set: str | None = None,
                   info: dict | None = None) -> MultiLabelDataset:
     """Apply the image checks and policy, then return the :class:`MultiLabelDataset`."""
     image_paths = [str(p) for p in image_paths]
-    keep = check_images(name, split, image_paths, missing=missing, verify_images=verify_images)
+    _check_unique(name, image_ids, image_paths, info)
+    reasons = inspect_images(image_paths, verify_images=verify_images)
+    keep = _apply_policy(name, split, image_paths, reasons, missing)
     info = dict(info or {})
     info["skipped_images"] = [image_ids[i] for i in np.flatnonzero(~keep)]
+    info["skipped_reasons"] = {image_ids[i]: reasons[i] for i in np.flatnonzero(~keep)}
+    info["images_verified"] = "decoded" if verify_images else "header"
     info["official_size"] = len(image_paths)
     labels = np.asarray(labels, dtype=np.int8)[keep]
     ids = [image_ids[i] for i in np.flatnonzero(keep)]

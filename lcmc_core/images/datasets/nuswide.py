@@ -35,7 +35,9 @@ from .layout import (
     LayoutCheck,
     build_dataset,
     check_classnames,
+    contained_path,
     open_root,
+    read_aligned_lines,
     read_text_lines,
 )
 
@@ -73,14 +75,18 @@ def _first(*candidates: Path) -> Path:
     return candidates[0]
 
 
-def _read_image_list(path: Path) -> list[str]:
-    rels = []
-    for n, line in read_text_lines(path):
+def _read_image_list(path: Path, image_dir: Path) -> list[str]:
+    rels, seen = [], {}
+    for n, line in enumerate(read_aligned_lines(path, "image list"), 1):
         rel = image_list_path(line)
-        parts = rel.split("/")
-        if not rel or ":" in rel or ".." in parts or len(parts) < 2:
+        if len(rel.split("/")) < 2:
             raise DatasetFormatError(f"{path}, line {n}: expected a relative image path such as "
                                      f"'actor\\0001_2124494179.jpg', got {line!r}")
+        contained_path(image_dir, rel, f"{path}, line {n}")
+        if rel in seen:
+            raise DatasetFormatError(f"{path}, line {n}: image {rel!r} repeats line {seen[rel]}; each image must "
+                                     f"appear once")
+        seen[rel] = n
         rels.append(rel)
     if not rels:
         raise DatasetFormatError(f"{path}: the image list is empty")
@@ -88,16 +94,11 @@ def _read_image_list(path: Path) -> list[str]:
 
 
 def _read_label_column(path: Path, n_images: int, list_file: Path) -> np.ndarray:
-    raw = path.read_bytes()
-    tokens = raw.split()
-    n_lines = sum(1 for line in raw.splitlines() if line.strip())
-    if n_lines == len(tokens) and set(tokens) <= {b"0", b"1"}:
-        values = np.array(tokens) == b"1"
-    else:  # slow path, only to name the offending line
-        for n, line in read_text_lines(path):
-            if line not in ("0", "1"):
-                raise DatasetFormatError(f"{path}, line {n}: expected 0 or 1, got {line!r}")
-        raise DatasetFormatError(f"{path}: malformed label file")  # pragma: no cover (unreachable)
+    lines = read_aligned_lines(path, "concept label file")
+    values = np.array(lines) == "1"
+    if not set(lines) <= {"0", "1"}:
+        n = next(k for k, line in enumerate(lines, 1) if line not in ("0", "1"))
+        raise DatasetFormatError(f"{path}, line {n}: expected 0 or 1, got {lines[n - 1]!r} (one value per line)")
     if len(values) != n_images:
         raise DatasetFormatError(f"{path}: {len(values)} labels for the {n_images} images of {list_file}; "
                                  f"each line must hold the 0/1 label of the image on the same line of the list")
@@ -106,7 +107,7 @@ def _read_label_column(path: Path, n_images: int, list_file: Path) -> np.ndarray
 
 @register("nuswide")
 def load_nuswide(root=None, split: str = "test", *, missing: str = "fail",
-                 verify_images: bool = False) -> MultiLabelDataset:
+                 verify_images: bool = True) -> MultiLabelDataset:
     """Load a NUS-WIDE split (``test``/``train``); labels 1/0 from ``TrainTestLabels/Labels_<concept>_<Split>.txt``."""
     root = open_root("nuswide", root, split, SPLITS, missing)
     tag = _FILE_SPLIT[split]
@@ -134,7 +135,7 @@ def load_nuswide(root=None, split: str = "test", *, missing: str = "fail",
     if concepts_file.is_file():
         check_classnames("nuswide", [line for _, line in read_text_lines(concepts_file)], concepts,
                          str(concepts_file))
-    rels = _read_image_list(list_file)
+    rels = _read_image_list(list_file, image_dir)
     labels = np.zeros((len(rels), len(concepts)), dtype=np.int8)
     for j, label_file in enumerate(label_files):
         labels[:, j] = _read_label_column(label_file, len(rels), list_file)

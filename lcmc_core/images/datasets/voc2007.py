@@ -13,7 +13,7 @@ and CoMC use. The devkit derives them from ``Annotations/*.xml``: ``1`` if the i
 non-difficult object of the class, ``0`` if it has only "difficult" ones, ``-1`` if none. They
 map to our labels as ``1 -> 1``, ``-1 -> 0`` and ``0 -> -1`` (ignored). Whether difficult entries
 count as negative (TaI-DPT/CoMC) or are ignored (ML-GCN) is decided at evaluation time by the
-``difficult="negative"|"ignore"`` option of :mod:`lcmc_core.metrics`; the loader keeps ``-1``.
+``difficult="negative"|"ignore"`` option of :mod:`lcmc_core.method.metrics`; the loader keeps ``-1``.
 
 Splits: ``test`` (VOCtest_06-Nov-2007.tar), ``trainval``, ``train``, ``val``
 (VOCtrainval_06-Nov-2007.tar). Image ids are the 6-digit names (``"000001"``).
@@ -27,7 +27,7 @@ import numpy as np
 from ...text.label_sets import get_label_set
 from . import register
 from .base import MultiLabelDataset
-from .layout import DatasetFormatError, LayoutCheck, build_dataset, open_root, read_text_lines
+from .layout import DatasetFormatError, LayoutCheck, build_dataset, contained_path, open_root, read_text_lines
 
 __all__ = ["load_voc2007", "find_voc2007_dir", "SPLITS"]
 
@@ -107,7 +107,7 @@ def _cross_check(ids: list[str], values: dict[str, int], class_file: Path, split
 
 @register("voc2007")
 def load_voc2007(root=None, split: str = "test", *, missing: str = "fail",
-                 verify_images: bool = False) -> MultiLabelDataset:
+                 verify_images: bool = True) -> MultiLabelDataset:
     """Load a VOC2007 split; labels 1/0/-1 (-1 = difficult only) from ``ImageSets/Main/<class>_<split>.txt``."""
     root = open_root("voc2007", root, split, SPLITS, missing)
     voc = find_voc2007_dir(root)
@@ -136,7 +136,7 @@ def load_voc2007(root=None, split: str = "test", *, missing: str = "fail",
         _cross_check(ids, values, class_file, split_file)
         labels[:, c] = [values[i] for i in ids]
 
-    paths = [str(voc / "JPEGImages" / f"{i}.jpg") for i in ids]
+    paths = [contained_path(voc / "JPEGImages", f"{i}.jpg", f"{split_file}, image id {i!r}") for i in ids]
     info = {"root": str(voc), "label_source": f"ImageSets/Main/<class>_{split}.txt",
             "difficult": "labels hold -1 where the class is present only as 'difficult' objects "
                          "(official value 0); evaluation decides whether they count as negative or are ignored",
