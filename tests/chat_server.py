@@ -26,6 +26,8 @@ exactly which request fails how. Transport faults (the request must be retried):
 - ``"401"``: an authentication error whose message echoes the key (as some servers do);
 - ``"quota"``: a 429 with code ``insufficient_quota`` (no credit left: waiting cannot help).
 
+``models=("a", "b")`` makes the server answer 404 ``model_not_found`` for any other model name.
+
 Content faults (a well-formed answer the job must reject or keep by its policy):
 ``"empty"``, ``"refuse"`` ("I'm sorry, ..."), ``"long"`` (an overlong sentence), ``"missing"``
 (names only the first requested label), ``"echo_key"`` (the content contains the bearer key).
@@ -90,13 +92,27 @@ def token_counts(prompt: str, content: str) -> tuple[int, int]:
     return len(prompt.split()) + 8, len(content.split()) + 1
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A ThreadingHTTPServer that does not print a traceback when a client hangs up mid-request."""
+
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        import sys
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError, OSError)):
+            return
+        super().handle_error(request, client_address)
+
+
 class ChatServer:
     """A fake chat-completions endpoint on 127.0.0.1 (see the module docstring); use as a context manager."""
 
     def __init__(self, faults: Callable[[str, int], str | None] | None = None, *,
                  api_key: str | None = None, delay_s: float = 0.0, slow_s: float = 2.0,
-                 retry_after: str | None = "0.2", gate_after: int | None = None):
+                 retry_after: str | None = "0.2", gate_after: int | None = None,
+                 models: tuple[str, ...] | None = None):
         self.faults = faults or (lambda prompt, attempt: None)
+        self.models = models
         self.api_key = api_key
         self.delay_s = delay_s
         self.slow_s = slow_s
@@ -122,7 +138,7 @@ class ChatServer:
         class Handler(_Handler):
             owner = server
 
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        httpd = _QuietServer(("127.0.0.1", 0), Handler)
         httpd.daemon_threads = True
         httpd.block_on_close = False
         self._httpd = httpd
@@ -221,6 +237,8 @@ class _Handler(BaseHTTPRequestHandler):
             key = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
             if kind == "401" or (server.api_key is not None and key != server.api_key):
                 kind = "401"
+            elif server.models is not None and payload.get("model") not in server.models:
+                kind = "no_model"
             with server._lock:
                 server.kinds[kind or "ok"] += 1
                 server.arrivals.append((time.monotonic(), prompt, kind))
@@ -240,6 +258,10 @@ class _Handler(BaseHTTPRequestHandler):
                 self.connection.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+            return
+        if kind == "no_model":
+            self._send_json(404, {"error": {"message": f"The model `{payload.get('model')}` does not exist",
+                                            "type": "invalid_request_error", "code": "model_not_found"}})
             return
         if kind == "429":
             headers = {"Retry-After": server.retry_after} if server.retry_after is not None else {}

@@ -46,6 +46,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..errors import CorpusError, MissingFileError
 from .generators.base import Request, SentenceGenerator
 from .label_sets import get_label_set
 from .labels import LabelSet
@@ -299,31 +300,33 @@ def write_corpus(path: str | os.PathLike, records: Iterable[dict], *, append: bo
 
 def _parse_record(rec, ls: LabelSet, where: str):
     if not isinstance(rec, dict):
-        raise ValueError(f"{where}: expected a JSON object, got {type(rec).__name__}")
+        raise CorpusError(f"{where}: expected a JSON object, got {type(rec).__name__}")
     text = rec.get("text")
     if not isinstance(text, str):
-        raise ValueError(f"{where}: 'text' must be a string, got {text!r:.80}")
+        raise CorpusError(f"{where}: 'text' must be a string, got {text!r:.80}")
+    if not text.strip():
+        raise CorpusError(f"{where}: 'text' is empty; every record must hold a sentence")
     names = rec.get("labels")
     if not isinstance(names, list) or not all(isinstance(x, str) for x in names):
-        raise ValueError(f"{where}: 'labels' must be a list of class names, got {names!r:.80}")
+        raise CorpusError(f"{where}: 'labels' must be a list of class names, got {names!r:.80}")
     unknown = [x for x in names if x not in ls.classnames]
     if unknown:
-        raise ValueError(f"{where}: unknown labels {unknown} for label set {ls.name!r} "
+        raise CorpusError(f"{where}: unknown labels {unknown} for label set {ls.name!r} "
                          f"(expected official class names such as {list(ls.classnames[:3])})")
     ids = sorted({ls.classnames.index(x) for x in names})
     if "label_ids" in rec:
         given = rec["label_ids"]
         if (not isinstance(given, list) or not all(isinstance(x, int) for x in given)
                 or sorted(set(given)) != ids):
-            raise ValueError(f"{where}: 'label_ids' {given!r:.80} do not match 'labels' {names} "
+            raise CorpusError(f"{where}: 'label_ids' {given!r:.80} do not match 'labels' {names} "
                              f"(ids {ids} in label set {ls.name!r})")
     source = rec.get("source", "unknown")
     if not isinstance(source, str):
-        raise ValueError(f"{where}: 'source' must be a string, got {source!r:.80}")
+        raise CorpusError(f"{where}: 'source' must be a string, got {source!r:.80}")
     requested = rec.get("requested")
     if requested is not None and (not isinstance(requested, list)
                                   or not all(isinstance(x, str) for x in requested)):
-        raise ValueError(f"{where}: 'requested' must be a list of class names, got {requested!r:.80}")
+        raise CorpusError(f"{where}: 'requested' must be a list of class names, got {requested!r:.80}")
     return text, ids, source, requested
 
 
@@ -338,8 +341,15 @@ def _corpus_from_numbered(items: Iterable[tuple[str, dict]], label_set: LabelSet
     """Validate (where, record) pairs into a Corpus; ``where`` names the record in errors."""
     ls = get_label_set(label_set)
     texts, rows, sources, requested = [], [], [], []
+    seen_index: dict[int, str] = {}
     for where, rec in items:
         text, ids, source, req = _parse_record(rec, ls, where)
+        index = rec.get("index")
+        if isinstance(index, int) and not isinstance(index, bool):
+            if index in seen_index:
+                raise CorpusError(f"{where}: plan index {index} repeats {seen_index[index]}; each generated "
+                                  f"sentence must appear once (delete one of the two lines)")
+            seen_index[index] = where
         texts.append(text)
         rows.append(ids)
         sources.append(source)
@@ -351,16 +361,32 @@ def _corpus_from_numbered(items: Iterable[tuple[str, dict]], label_set: LabelSet
 
 
 def _iter_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
+    """(line number, record) of every non-blank line; a repeated line, bad UTF-8 or bad JSON names file:line."""
     if not path.is_file():
-        raise FileNotFoundError(f"corpus file {path} does not exist")
-    with _open_text(path, "r") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                yield lineno, json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{lineno}: invalid JSON ({e.msg} at column {e.colno})") from None
+        raise MissingFileError(f"corpus file {path} does not exist")
+    seen: dict[bytes, int] = {}
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            for lineno, raw in enumerate(f, 1):
+                if not raw.strip():
+                    continue
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    raise CorpusError(f"{path}:{lineno}: not valid UTF-8 (byte {e.start + 1} of the line); a "
+                                      f"corpus is UTF-8 JSON Lines") from None
+                key = raw.strip()
+                if key in seen:
+                    raise CorpusError(f"{path}:{lineno}: repeats line {seen[key]} exactly; each record must "
+                                      f"appear once (delete one of the two)")
+                seen[key] = lineno
+                try:
+                    yield lineno, json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise CorpusError(f"{path}:{lineno}: invalid JSON ({e.msg} at column {e.colno})") from None
+    except (OSError, EOFError) as e:  # a damaged .gz
+        raise CorpusError(f"{path}: cannot be read ({type(e).__name__}: {e})") from None
 
 
 def read_corpus(path: str | os.PathLike, label_set: LabelSetLike) -> Corpus:

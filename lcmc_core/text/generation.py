@@ -1,29 +1,36 @@
 """The corpus-generation job: plan, ask a generator, validate, append durably, resume exactly.
 
 :func:`generate_corpus` writes the CoMC training corpus (one sentence per plan entry, see
-:mod:`lcmc_core.corpus`) with any generator: ``"template"`` (offline, the default),
-``"openai"`` or ``"transformers"`` (:mod:`lcmc_core.llm`, options passed through), or a
-:class:`~lcmc_core.corpus.SentenceGenerator` instance. For a corpus ``NAME.jsonl`` it writes::
+:mod:`lcmc_core.text.corpus`) with any generator: ``"template"`` (offline, the default),
+``"openai"`` or ``"transformers"`` (:mod:`lcmc_core.text.generators.openai`, options passed through), or a
+:class:`~lcmc_core.text.corpus.SentenceGenerator` instance. For a corpus ``NAME.jsonl`` it writes::
 
     NAME.jsonl            accepted sentences, corpus records (readable by corpus.read_corpus)
     NAME.rejected.jsonl   rejected answers: index, reason, issues, requested, text, raw answer
     NAME.summary.json     counts by reason, tokens, cost, elapsed time, status (GenerationSummary)
 
-**Plan.** The requests come from :func:`~lcmc_core.corpus.make_requests` ``(label_set, n, seed,
+**Plan.** The requests come from :func:`~lcmc_core.text.corpus.make_requests` ``(label_set, n, seed,
 k_range, prior)``; entry ``i`` depends on ``(seed, i)`` only. Every record stores its plan
 ``index`` and ``requested`` labels; a rerun checks them against the plan and refuses a file made
 by another plan (other seed, label set or k_range) or holding indices ``>= n``.
 
 **Durability and resume.** Each answer is appended as one line (a single ``write`` of the
-whole line) to the corpus or to the rejected file, then flushed and ``os.fsync``-ed, before the
-next one is handled. A rerun with the same arguments skips every index found in either file
-(so rejected answers are not asked again) and asks only for the rest: after a crash, a kill or
-a time budget nothing is lost and nothing duplicated. A kill can leave a *torn* last line (a
+whole line) to the corpus or to the rejected file before the next one is handled, so a killed
+process (SIGKILL, Ctrl-C, an error) loses nothing; the files are ``fsync``-ed in batches (every
+256 records or 2 seconds, and at the end), which bounds what only an operating-system crash
+could lose. A rerun with the same arguments skips every index found in either file (so
+rejected answers are not asked again) and asks only for the rest: after a crash, a kill or a
+time budget nothing is lost and nothing duplicated. A kill can leave a *torn* last line (a
 line without its newline): on resume it is completed if it is a whole JSON record, otherwise
 cut off with a ``RuntimeWarning`` (its request is asked again). A torn line can only be the
 last one; invalid JSON elsewhere is an error naming the file and line. An index found twice is
-kept once (the first; corpus before rejected), with a warning. A lock file
-(``NAME.jsonl.lock``, ``flock``) stops two jobs from writing the same corpus at once.
+kept once (the first; corpus before rejected), with a warning.
+
+**Identity and lock.** ``NAME.identity.json`` records what decides the sentences (plan, prompt,
+generator settings such as the model and temperature, validation policy; not ``n``, endpoint
+address, timeouts or prices). Resuming with other settings is refused with the differences
+named, instead of mixing two corpora. A lock (``NAME.jsonl.lock``, ``filelock``, held for the
+whole job) makes a second job on the same corpus fail at once.
 
 **Order.** Concurrent generators answer out of order, so lines are appended in completion order.
 When the job ends (complete, out of time, or failed) both files are rewritten sorted by
@@ -52,6 +59,7 @@ import dataclasses
 import json
 import logging
 import os
+import sys
 import time
 import warnings
 from collections import Counter
@@ -59,13 +67,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from filelock import Timeout
+
+from ..cache import atomic_write, entry_lock
+from ..errors import ConfigError, CorpusError
 from .corpus import LabelSetLike, Prior, make_record, make_requests, paper_prompt
 from .generators import LLMGenerator, Request, Response, SentenceGenerator, make_generator
 from .label_sets import get_label_set
 from .labels import LabelSet
 from .validation import check_policy, validate_answer
 
-__all__ = ["GenerationSummary", "sidecar_paths", "generate_corpus", "read_summary", "read_rejected"]
+__all__ = ["GenerationSummary", "sidecar_paths", "generate_corpus", "read_summary", "read_rejected",
+           "corpus_identity"]
 
 log = logging.getLogger(__name__)
 
@@ -74,11 +87,12 @@ log = logging.getLogger(__name__)
 # --------------------------------------------------------------------------------------------
 
 def sidecar_paths(path: str | os.PathLike) -> dict[str, Path]:
-    """The job's files for corpus ``path``: ``corpus``, ``rejected`` (.rejected.jsonl), ``summary`` (.summary.json), ``lock``."""
+    """The job's files for ``path``: ``corpus``, ``rejected``, ``summary``, ``identity`` (what made it) and ``lock``."""
     p = Path(path)
     base = p.name[:-len(".jsonl")] if p.name.endswith(".jsonl") else p.name
     return {"corpus": p, "rejected": p.with_name(base + ".rejected.jsonl"),
-            "summary": p.with_name(base + ".summary.json"), "lock": p.with_name(p.name + ".lock")}
+            "summary": p.with_name(base + ".summary.json"), "identity": p.with_name(base + ".identity.json"),
+            "lock": p.with_name(p.name + ".lock")}
 
 
 def read_summary(path: str | os.PathLike) -> dict:
@@ -161,37 +175,56 @@ def _read_lines(path: Path) -> list[tuple[int, dict, bytes]]:
             try:
                 rec = json.loads(line)
             except ValueError as e:
-                raise ValueError(f"{path}:{lineno}: invalid JSON ({e}); only a last line can be torn by a kill, "
+                raise CorpusError(f"{path}:{lineno}: invalid JSON ({e}); only a last line can be torn by a kill, "
                                  f"so this file was changed by hand: fix or delete that line") from None
             if not isinstance(rec, dict) or not isinstance(rec.get("index"), int) or isinstance(rec.get("index"), bool):
-                raise ValueError(f"{path}:{lineno}: expected a JSON object with an integer 'index' (a record "
+                raise CorpusError(f"{path}:{lineno}: expected a JSON object with an integer 'index' (a record "
                                  f"written by generate_corpus), got {line[:120]!r}")
             out.append((lineno, rec, line if line.endswith(b"\n") else line + b"\n"))
     return out
 
 
 class _AppendLog:
-    """An append-only JSON Lines file: each record is one write of one whole line, then fsync."""
+    """An append-only JSON Lines file: each record is one ``write`` of one whole line; synced in batches.
 
-    def __init__(self, path: Path):
+    A record is in the operating system's hands as soon as :meth:`append` returns, so a killed
+    process (SIGKILL, Ctrl-C, an exception) loses nothing; ``fsync`` runs every ``sync_every``
+    records, every ``sync_seconds`` and on :meth:`close`, which bounds what an operating-system
+    crash or power cut could lose (those requests are then asked again on resume).
+    """
+
+    def __init__(self, path: Path, sync_every: int = 256, sync_seconds: float = 2.0):
         self.path = path
         created = not path.exists()
         self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         if created:
             _fsync_dir(path.parent)
+        self.sync_every, self.sync_seconds = sync_every, sync_seconds
+        self.unsynced, self.last_sync = 0, time.monotonic()
+        self.syncs = 0
 
     def append(self, record: dict) -> None:
-        """Write ``record`` as one line and make it durable (fsync) before returning."""
+        """Write ``record`` as one line (a single ``write``); sync when the batch is full or old."""
         data = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
         view = memoryview(data)
         while view:
             n = os.write(self.fd, view)
             view = view[n:]
-        os.fsync(self.fd)
+        self.unsynced += 1
+        if self.unsynced >= self.sync_every or time.monotonic() - self.last_sync >= self.sync_seconds:
+            self.sync()
+
+    def sync(self) -> None:
+        """``fsync`` what was appended since the last sync."""
+        if self.fd is not None and self.unsynced:
+            os.fsync(self.fd)
+            self.syncs += 1
+        self.unsynced, self.last_sync = 0, time.monotonic()
 
     def close(self) -> None:
-        """Close the file (idempotent)."""
+        """Sync and close the file (idempotent)."""
         if self.fd is not None:
+            self.sync()
             os.close(self.fd)
             self.fd = None
 
@@ -206,38 +239,28 @@ def _rewrite_sorted(path: Path, lines: list[tuple[int, dict, bytes]]) -> list[di
         seen.add(item[1]["index"])
         kept.append(item)
     if [x[0] for x in kept] != [x[0] for x in lines]:
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as f:
-            for _, _, raw in kept:
-                f.write(raw)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        atomic_write(path, b"".join(raw for _, _, raw in kept))
         _fsync_dir(path.parent)
     return [rec for _, rec, _ in kept]
 
 
 @contextlib.contextmanager
-def _locked(lock_path: Path):
+def _locked(lock_path: Path, corpus: Path):
+    """Hold the corpus's lock for the whole job; a second job on the same corpus fails at once, naming it.
+
+    ``filelock`` never deletes the lock file while it is held, so there is no window in which a
+    third job could lock a fresh file while a second still holds the old one.
+    """
+    lock = entry_lock(corpus)
     try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX: no lock
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise CorpusError(f"{corpus} is being written by another generate_corpus job (lock {lock_path} is held); "
+                          f"wait for it to finish or write to another path") from None
+    try:
         yield
-        return
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            raise RuntimeError(f"{lock_path.with_suffix('')} is being written by another generate_corpus job "
-                               f"(lock {lock_path} is held); wait for it or use another path") from None
-        try:
-            yield
-        finally:
-            with contextlib.suppress(OSError):
-                os.unlink(lock_path)
     finally:
-        os.close(fd)
+        lock.release()
 
 
 # --------------------------------------------------------------------------------------------
@@ -299,13 +322,71 @@ def _check_existing(lines, plan: dict, n: int, ls: LabelSet, path: Path) -> None
     for lineno, rec, _ in lines:
         i = rec["index"]
         if not 0 <= i < n:
-            raise ValueError(f"{path}:{lineno}: holds plan index {i} but n={n}; rerun with n > {i} "
+            raise CorpusError(f"{path}:{lineno}: holds plan index {i} but n={n}; rerun with n > {i} "
                              f"(and the same seed, label set and k_range) or write to another path")
         want = ls.names(plan[i].label_ids)
         if rec.get("requested") != want:
-            raise ValueError(f"{path}:{lineno}: index {i} was requested as {rec.get('requested')} but this "
+            raise CorpusError(f"{path}:{lineno}: index {i} was requested as {rec.get('requested')} but this "
                              f"plan (label set {ls.name!r}, the given seed and k_range) asks for {want}; the file "
                              f"comes from another plan: use the same arguments or another path")
+
+
+# Generator settings that change how answers are fetched or priced, not what they say.
+OPERATIONAL_SETTINGS = frozenset({
+    "concurrency", "connect_timeout_s", "read_timeout_s", "max_attempts", "backoff_base_s", "backoff_max_s",
+    "price_prompt_per_1k", "price_completion_per_1k", "base_url", "api_key_env", "device", "batch_size"})
+
+
+def corpus_identity(ls: LabelSet, seed: int, k_range, gen, pol: dict, max_words: int, max_chars: int,
+                    requests: Sequence[Request]) -> dict:
+    """What decides a corpus's sentences: plan (label set, seed, k_range), prompt, generator settings, validation.
+
+    ``n`` is left out (a corpus may be extended); so are settings that only change how answers
+    are fetched (endpoint address, timeouts, concurrency, prices).
+    """
+    import hashlib
+
+    describe = getattr(gen, "describe", None)
+    settings = describe() if callable(describe) else {"source": getattr(gen, "source", type(gen).__name__)}
+    prompts = "\n".join(r.prompt for r in requests[:3])
+    return {"label_set": ls.name, "seed": seed, "k_range": list(k_range),
+            "generator": {k: v for k, v in sorted(settings.items()) if k not in OPERATIONAL_SETTINGS},
+            "prompt_sha256": hashlib.sha256(prompts.encode("utf-8")).hexdigest()[:16],
+            "policy": dict(sorted(pol.items())), "max_words": max_words, "max_chars": max_chars}
+
+
+def _differences(old, new, prefix: str = "") -> list[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        out = []
+        for key in sorted(set(old) | set(new)):
+            out += _differences(old.get(key), new.get(key), f"{prefix}{key}.")
+        return out
+    return [] if old == new else [f"{prefix[:-1]}: {old!r} in the file, {new!r} now"]
+
+
+def _check_identity(files: dict, identity: dict, existing: list, gen_source: str) -> None:
+    """Refuse to resume a corpus that other settings made; record the identity of a new one."""
+    path = files["corpus"]
+    advice = (f"write to another path (the notebooks' corpus path carries these settings), or delete {path} "
+              f"and its sidecar files (.rejected.jsonl, .summary.json, .identity.json) to start anew")
+    stored = None
+    if files["identity"].exists():
+        try:
+            stored = json.loads(files["identity"].read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError):
+            raise CorpusError(f"{files['identity']} is damaged (not JSON); it records which settings made {path}: "
+                              f"delete it only if you know the corpus matches this run") from None
+    if stored is not None:
+        diffs = _differences(stored, json.loads(json.dumps(identity, default=str)))
+        if diffs:
+            raise CorpusError(f"{path} was generated with other settings ({'; '.join(diffs[:6])}); resuming would "
+                              f"mix two corpora: {advice}")
+        return
+    sources = sorted({rec.get("source") for _, rec, _ in existing if rec.get("source")} - {gen_source})
+    if sources:  # a corpus written before identities were recorded
+        raise CorpusError(f"{path} holds sentences from {', '.join(map(str, sources[:3]))}, not from {gen_source}; "
+                          f"resuming would mix two corpora: {advice}")
+    atomic_write(files["identity"], json.dumps(identity, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
 def generate_corpus(path: str | os.PathLike, label_set: LabelSetLike, n: int, seed: int,
@@ -320,20 +401,20 @@ def generate_corpus(path: str | os.PathLike, label_set: LabelSetLike, n: int, se
     files = sidecar_paths(path)
     path = files["corpus"]
     if path.suffix == ".gz":
-        raise ValueError(f"generate_corpus: path {path} is gzip; the job appends line by line and must be "
+        raise ConfigError(f"generate_corpus: path {path} is gzip; the job appends line by line and must be "
                          f"able to repair a torn last line, so write plain .jsonl (compress it afterwards)")
     if str(path).endswith((".rejected.jsonl", ".summary.json")):
-        raise ValueError(f"generate_corpus: path {path} looks like a sidecar file; give the corpus file itself")
+        raise ConfigError(f"generate_corpus: path {path} looks like a sidecar file; give the corpus file itself")
     ls = get_label_set(label_set)
     n, seed = int(n), int(seed)
     if n < 0:
-        raise ValueError(f"generate_corpus: n must be >= 0, got {n}")
+        raise ConfigError(f"generate_corpus: n must be >= 0, got {n}")
     pol = check_policy(policy)
     for name, value in (("max_words", max_words), ("max_chars", max_chars)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"generate_corpus: {name} must be an integer >= 1, got {value!r}")
+            raise ConfigError(f"generate_corpus: {name} must be an integer >= 1, got {value!r}")
     if time_budget_s is not None and not (isinstance(time_budget_s, (int, float)) and time_budget_s >= 0):
-        raise ValueError(f"generate_corpus: time_budget_s must be a number of seconds >= 0 or None, "
+        raise ConfigError(f"generate_corpus: time_budget_s must be a number of seconds >= 0 or None, "
                          f"got {time_budget_s!r}")
     deadline = None if time_budget_s is None else t0 + float(time_budget_s)
 
@@ -344,17 +425,21 @@ def generate_corpus(path: str | os.PathLike, label_set: LabelSetLike, n: int, se
     plan = {r.index: r for r in requests}
     path.parent.mkdir(parents=True, exist_ok=True)
 
-    with _locked(files["lock"]):
+    with _locked(files["lock"], path):
         repaired = {"corpus_bytes_cut": _repair_tail(path), "rejected_bytes_cut": _repair_tail(files["rejected"])}
         done: set[int] = set()
         duplicates = 0
+        existing = []
         for p in (path, files["rejected"]):
             if p.exists():
                 lines = _read_lines(p)
                 _check_existing(lines, plan, n, ls, p)
+                existing += lines
                 for _, rec, _ in lines:
                     duplicates += rec["index"] in done
                     done.add(rec["index"])
+        _check_identity(files, corpus_identity(ls, seed, k_range, gen, pol, max_words, max_chars, requests),
+                        existing, gen_source)
         if duplicates:
             warnings.warn(f"{path}: {duplicates} plan indices were recorded twice; the first record of each "
                           f"is kept", RuntimeWarning, stacklevel=2)
@@ -370,6 +455,8 @@ def generate_corpus(path: str | os.PathLike, label_set: LabelSetLike, n: int, se
         from tqdm.auto import tqdm
         bar = tqdm(total=n, initial=started_with, disable=not progress, desc=f"generate {path.name}",
                    unit="text", dynamic_ncols=True)
+        if progress and getattr(gen, "on_event", False) is None:  # retries show as they happen
+            gen.on_event = lambda message: tqdm.write(f"generate {path.name}: {redact(message)}", file=sys.stderr)
         tokens = [0, 0]
         try:
             if todo and (deadline is None or time.monotonic() < deadline):
@@ -383,8 +470,9 @@ def generate_corpus(path: str | os.PathLike, label_set: LabelSetLike, n: int, se
                                 corpus_log, rejected_log, run, tokens)
                         bar.update(1)
                         if progress:
+                            retries = sum(getattr(getattr(gen, "stats", None), "retries", {}).values())
                             bar.set_postfix(accepted=run["accepted"], rejected=run["rejected"],
-                                            tokens=tokens[0] + tokens[1], refresh=False)
+                                            tokens=tokens[0] + tokens[1], retries=retries, refresh=False)
                         if (deadline is not None and not isinstance(gen, LLMGenerator)
                                 and time.monotonic() >= deadline):
                             break
@@ -514,12 +602,7 @@ def _finish(files: dict, ls: LabelSet, n: int, seed: int, k_range, gen, pol: dic
     redact = getattr(gen, "redact", None)
     text = json.dumps(_redact_tree(summary.to_dict(), redact if callable(redact) else None), indent=2,
                       ensure_ascii=False, default=str)
-    tmp = files["summary"].with_name(files["summary"].name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, files["summary"])
+    atomic_write(files["summary"], text + "\n")
     log.info("generate_corpus %s: %s, %d accepted, %d rejected, %d pending", files["corpus"], summary.status,
              summary.accepted, summary.rejected, summary.pending)
     return summary

@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from ..errors import ConfigError
 from .labels import pluralize, with_article
 
 __all__ = ["OPENAI_TEMPLATES", "SELECT_TEMPLATES", "OWN_TEMPLATES", "TEMPLATE_SETS", "CLASS_PROMPT",
@@ -89,7 +90,7 @@ def fill_template(template: str, name: str) -> str:
 def _templates(templates) -> tuple[str, ...]:
     if isinstance(templates, str):
         if templates not in TEMPLATE_SETS:
-            raise ValueError(f"templates: expected one of {sorted(TEMPLATE_SETS)} or a list of templates, "
+            raise ConfigError(f"templates: expected one of {sorted(TEMPLATE_SETS)} or a list of templates, "
                              f"got {templates!r}")
         return TEMPLATE_SETS[templates]
     out = tuple(templates)
@@ -97,7 +98,7 @@ def _templates(templates) -> tuple[str, ...]:
         try:
             fill_template(t, "dog")
         except (KeyError, IndexError, ValueError) as e:
-            raise ValueError(f"template {t!r} must use only {{}} or {{a}}, {{c}}, {{p}} placeholders ({e})") from None
+            raise ConfigError(f"template {t!r} must use only {{}} or {{a}}, {{c}}, {{p}} placeholders ({e})") from None
     return out
 
 
@@ -115,7 +116,7 @@ def training_prompts(class_names: Sequence[str], copies: int = 9, templates="ope
     """
     copies = int(copies)
     if copies < 0:
-        raise ValueError(f"copies: expected an integer >= 0, got {copies}")
+        raise ConfigError(f"copies: expected an integer >= 0, got {copies}")
     ts = _templates(templates)
     base = CLASS_PROMPT if (isinstance(templates, str) and templates in ("openai", "select")) else "a photo of {a}."
     out = []

@@ -15,6 +15,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..errors import ConfigError
 from .label_sets import get_label_set
 
 __all__ = ["DEFAULT_POLICY", "ALWAYS_DROPPED", "REASONS", "Verdict", "clean_text", "is_refusal",
@@ -125,13 +126,13 @@ def check_policy(policy: dict | None) -> dict:
     for key, value in policy.items():
         if key in ALWAYS_DROPPED:
             if value != "drop":
-                raise ValueError(f"policy[{key!r}] cannot be {value!r}: {', '.join(ALWAYS_DROPPED)} answers "
+                raise ConfigError(f"policy[{key!r}] cannot be {value!r}: {', '.join(ALWAYS_DROPPED)} answers "
                                  f"are always dropped")
             continue
         if key not in DEFAULT_POLICY:
-            raise ValueError(f"unknown policy key {key!r}; expected some of {sorted(DEFAULT_POLICY)}")
+            raise ConfigError(f"unknown policy key {key!r}; expected some of {sorted(DEFAULT_POLICY)}")
         if value not in ("drop", "keep"):
-            raise ValueError(f"policy[{key!r}] must be 'drop' or 'keep', got {value!r}")
+            raise ConfigError(f"policy[{key!r}] must be 'drop' or 'keep', got {value!r}")
         merged[key] = value
     return merged
 

@@ -6,6 +6,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
+from lcmc_core.errors import CorpusError
 from lcmc_core.text.corpus import (
     Corpus,
     build_corpus,
@@ -274,8 +275,34 @@ def test_jsonl_round_trip(tmp_path, suffix):
     if suffix == ".jsonl.gz":
         with gzip.open(path, "rt", encoding="utf-8") as f:
             assert json.loads(f.readline())["text"] == recs[0]["text"]
-    write_corpus(path, recs[:3], append=True)
+    more = [make_record(f"A photo of {k} dogs.", [17], "coco2014", "hand") for k in ("two", "three", "four")]
+    write_corpus(path, more, append=True)
     assert len(read_corpus(path, "coco2014")) == len(recs) + 3
+    write_corpus(path, recs[:1], append=True)             # the same record twice is an error
+    with pytest.raises(CorpusError, match=rf"corpus{suffix}:{len(recs) + 4}: repeats line 1 exactly"):
+        read_corpus(path, "coco2014")
+
+
+def test_read_corpus_names_file_and_line_of_every_malformed_record(tmp_path):
+    good = json.dumps(make_record("A dog on a sofa.", [17], "coco2014", "hand", index=0))
+    cases = {
+        "empty text": ([good, json.dumps({"text": "  ", "labels": []})], r"c.jsonl:2: 'text' is empty"),
+        "repeated index": ([good, json.dumps(make_record("A cat.", [16], "coco2014", "hand", index=0))],
+                           r"c.jsonl:2: plan index 0 repeats .*c.jsonl:1"),
+        "repeated line": ([good, "", good], r"c.jsonl:3: repeats line 1 exactly"),
+        "bad JSON": ([good, '{"text": "x", '], r"c.jsonl:2: invalid JSON"),
+        "unknown label": ([json.dumps({"text": "A unicorn.", "labels": ["unicorn"]})], r"c.jsonl:1: unknown labels"),
+    }
+    for _case, (lines, match) in cases.items():
+        path = _write_lines(tmp_path / "c.jsonl", lines)
+        with pytest.raises(CorpusError, match=match):
+            read_corpus(path, "coco2014")
+    path = tmp_path / "c.jsonl"
+    path.write_bytes(good.encode() + b"\n" + b'{"text": "caf\xe9", "labels": []}\n')
+    with pytest.raises(CorpusError, match=r"c.jsonl:2: not valid UTF-8 \(byte 14 of the line\)"):
+        read_corpus(path, "coco2014")
+    with pytest.raises(FileNotFoundError, match="corpus file .*absent.jsonl does not exist"):
+        read_corpus(tmp_path / "absent.jsonl", "coco2014")
 
 
 def _write_lines(path, lines):

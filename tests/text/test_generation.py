@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from lcmc_core.errors import CorpusError
 from lcmc_core.text.corpus import build_corpus, make_requests, read_corpus
 from lcmc_core.text.generation import generate_corpus, read_rejected, read_summary, sidecar_paths
 from lcmc_core.text.generators import LLMError, Response, SentenceGenerator
@@ -125,7 +126,7 @@ def test_template_job_matches_build_corpus_and_reruns_as_noop(tmp_path):
     before = path.read_bytes()
     s2 = generate_corpus(path, "voc2007", 120, seed=0, progress=False)
     assert s2.run["asked"] == 0 and s2.run["started_with"] == 120 and path.read_bytes() == before
-    assert not files["lock"].exists()
+    assert files["identity"].exists()
     # Growing n extends the plan; the first 120 lines are untouched.
     s3 = generate_corpus(path, "voc2007", 150, seed=0, progress=False)
     assert s3.run["asked"] == 30 and path.read_bytes().startswith(before)
@@ -239,16 +240,65 @@ def test_other_plan_or_smaller_n_is_refused(tmp_path):
         generate_corpus(tmp_path / "c.jsonl.gz", "voc2007", 10, seed=0, progress=False)
 
 
-def test_lock_stops_a_second_writer(tmp_path):
-    fcntl = pytest.importorskip("fcntl")
+def test_lock_stops_a_second_writer_and_never_races(tmp_path):
+    import threading
     path = tmp_path / "c.jsonl"
-    fd = os.open(sidecar_paths(path)["lock"], os.O_RDWR | os.O_CREAT)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        with pytest.raises(RuntimeError, match="another generate_corpus job"):
-            generate_corpus(path, "voc2007", 5, seed=0, progress=False)
-    finally:
-        os.close(fd)
+    lock_file = sidecar_paths(path)["lock"]
+    slow = _Scripted(_answer, delay=0.02)
+    first = threading.Thread(target=generate_corpus, args=(path, "voc2007", 40, 0, slow), kwargs={"progress": False})
+    first.start()
+    while not slow.asked:
+        time.sleep(0.005)
+    inode = lock_file.stat().st_ino
+    with pytest.raises(CorpusError, match="being written by another generate_corpus job"):
+        generate_corpus(path, "voc2007", 40, seed=0, generator=_Scripted(_answer), progress=False)
+    first.join()
+    # The lock file is never deleted: every job locks the same file, so no third job can hold a
+    # fresh lock file while a second holds the old one.
+    assert lock_file.stat().st_ino == inode
+    assert generate_corpus(path, "voc2007", 40, seed=0, generator=_Scripted(_answer), progress=False).complete
+
+
+def test_files_are_synced_in_batches_not_per_line(tmp_path, monkeypatch):
+    import lcmc_core.text.generation as generation
+    calls = []
+    real = os.fsync
+    monkeypatch.setattr(generation.os, "fsync", lambda fd: calls.append(fd) or real(fd))
+    s = generate_corpus(tmp_path / "c.jsonl", "voc2007", 2000, seed=0, progress=False)
+    assert s.complete and s.accepted == 2000
+    assert len(calls) <= 2000 // 256 + 12, len(calls)   # batches, the final sync, the sorted rewrite, directory
+
+
+def test_resume_refuses_a_corpus_made_with_other_settings(tmp_path):
+    path = tmp_path / "c.jsonl"
+    assert generate_corpus(path, "voc2007", 20, seed=0, progress=False).complete
+    identity = json.loads(sidecar_paths(path)["identity"].read_text())
+    assert identity["generator"] == {"source": "template"} and identity["seed"] == 0
+    before = path.read_bytes()
+    with pytest.raises(CorpusError, match=r"generated with other settings \(generator.source: 'template' in the "
+                                          r"file, 'scripted' now\).*another path"):
+        generate_corpus(path, "voc2007", 20, seed=0, generator=_Scripted(_answer), progress=False)
+    with pytest.raises(CorpusError, match=r"max_words: 50 in the file, 20 now"):
+        generate_corpus(path, "voc2007", 20, seed=0, max_words=20, progress=False)
+    assert path.read_bytes() == before
+    assert generate_corpus(path, "voc2007", 30, seed=0, progress=False).complete   # growing n is fine
+    sidecar_paths(path)["identity"].unlink()           # a corpus from before identities were recorded
+    with pytest.raises(CorpusError, match=r"holds sentences from template, not from scripted"):
+        generate_corpus(path, "voc2007", 30, seed=0, generator=_Scripted(_answer), progress=False)
+
+
+def test_identity_leaves_out_how_answers_are_fetched():
+    from lcmc_core.text.generation import corpus_identity
+    from lcmc_core.text.generators.openai import OpenAIGenerator
+    ls = get_label_set("voc2007")
+    reqs = make_requests(ls, 3, 0, (1, 3), None)
+
+    def ident(**kw):
+        opts = dict(model="m", base_url="http://127.0.0.1:9/v1", api_key_env=None) | kw
+        return corpus_identity(ls, 0, (1, 3), OpenAIGenerator(**opts), DEFAULT_POLICY, 50, 300, reqs)
+
+    assert ident() == ident(concurrency=2, read_timeout_s=5.0, max_attempts=2, base_url="http://127.0.0.1:8/v1")
+    assert ident() != ident(model="other") and ident() != ident(temperature=0.2)
 
 
 def test_time_budget_with_plain_generator_keeps_partial_results(tmp_path):

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from lcmc_core.errors import ConfigError
 from lcmc_core.secrets import safe_url
 from lcmc_core.text.corpus import make_requests
 from lcmc_core.text.generators import LLMError, make_generator
@@ -275,13 +276,13 @@ def test_make_generator_by_name(api_key):
     gen = make_generator("openai", "voc2007", model="m", base_url="http://127.0.0.1:9/v1")
     assert isinstance(gen, OpenAIGenerator)
     assert type(make_generator("template", "voc2007")).__name__ == "TemplateGenerator"
-    with pytest.raises(TypeError, match="model="):
+    with pytest.raises(ConfigError, match="model="):
         make_generator("openai", "voc2007")
     with pytest.raises(ValueError, match="unknown generator 'gpt'"):
         make_generator("gpt", "voc2007")
     with pytest.raises(TypeError, match="options"):
         make_generator(gen, "voc2007", model="x")
-    with pytest.raises(TypeError, match="no options"):
+    with pytest.raises(ConfigError, match="no options"):
         make_generator("template", "voc2007", model="x")
 
 

@@ -6,7 +6,7 @@ optional extra, imported only when asked for). All follow :class:`~.base.Sentenc
 """
 from __future__ import annotations
 
-from ...errors import UnknownNameError
+from ...errors import ConfigError, UnknownNameError
 from .base import LLMError, LLMGenerator, Request, Response, SentenceGenerator
 from .template import TemplateGenerator
 
@@ -30,19 +30,19 @@ def make_generator(name: str | SentenceGenerator, label_set=None, seed: int = 0,
                         f"got {type(name).__name__}")
     if name == "template":
         if options:
-            raise TypeError(f"the 'template' generator takes no options, got {sorted(options)}")
+            raise ConfigError(f"the 'template' generator takes no options, got {sorted(options)}")
         if label_set is None:
-            raise ValueError("make_generator('template') needs label_set")
+            raise ConfigError("make_generator('template') needs label_set")
         return TemplateGenerator(label_set, seed)
     if name == "openai":
         if "model" not in options:
-            raise TypeError("the 'openai' generator needs model='...' (e.g. 'gpt-4o-mini', or the name "
+            raise ConfigError("the 'openai' generator needs model='...' (e.g. 'gpt-4o-mini', or the name "
                             "your OpenAI-compatible server uses)")
         from .openai import OpenAIGenerator
         return OpenAIGenerator(**options)
     if name == "transformers":
         if "model" not in options:
-            raise TypeError("the 'transformers' generator needs model='...' (a Hugging Face model id "
+            raise ConfigError("the 'transformers' generator needs model='...' (a Hugging Face model id "
                             "or folder, e.g. 'Qwen/Qwen2.5-0.5B-Instruct')")
         options.setdefault("seed", seed)
         from .hf import TransformersGenerator

@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from ...errors import LcmcError
+from ...errors import ConfigError, LcmcError
 
 __all__ = ["Request", "Response", "SentenceGenerator", "LLMError", "GeneratorStats", "LLMGenerator",
            "check_prices", "backoff_delay", "parse_retry_after"]
@@ -139,7 +139,7 @@ class LLMGenerator(SentenceGenerator):
 def check_prices(owner: str, prompt: float | None, completion: float | None) -> None:
     for name, value in (("price_prompt_per_1k", prompt), ("price_completion_per_1k", completion)):
         if value is not None and not (isinstance(value, (int, float)) and value >= 0):
-            raise ValueError(f"{owner}: {name} must be a non-negative number (price per 1,000 tokens) "
+            raise ConfigError(f"{owner}: {name} must be a non-negative number (price per 1,000 tokens) "
                              f"or None, got {value!r}")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator
 
+from ...errors import ConfigError
 from .base import LLMGenerator, Request, Response, check_prices
 
 __all__ = ["TransformersGenerator", "TRANSFORMERS_HINT"]
@@ -44,9 +45,9 @@ class TransformersGenerator(LLMGenerator):
         import torch
         for name, value in (("batch_size", batch_size), ("max_new_tokens", max_new_tokens)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{owner}: {name} must be an integer >= 1, got {value!r}")
+                raise ConfigError(f"{owner}: {name} must be an integer >= 1, got {value!r}")
         if do_sample and not (isinstance(temperature, (int, float)) and temperature > 0):
-            raise ValueError(f"{owner}: temperature must be > 0 when do_sample=True, got {temperature!r}")
+            raise ConfigError(f"{owner}: temperature must be > 0 when do_sample=True, got {temperature!r}")
         check_prices(owner, price_prompt_per_1k, price_completion_per_1k)
         self._torch = torch
         if isinstance(model, str):
@@ -58,13 +59,13 @@ class TransformersGenerator(LLMGenerator):
                 model = transformers.AutoModelForCausalLM.from_pretrained(
                     model, trust_remote_code=trust_remote_code, **(model_kwargs or {}))
             except (OSError, ValueError) as e:
-                raise OSError(f"{owner}: could not load model {name!r} (expected a Hugging Face model id, "
+                raise ConfigError(f"{owner}: could not load model {name!r} (expected a Hugging Face model id, "
                               f"downloaded or in the cache, or a folder with config, weights and tokenizer): "
                               f"{type(e).__name__}: {e}") from None
         else:
             name = getattr(getattr(model, "config", None), "name_or_path", None) or type(model).__name__
             if tokenizer is None:
-                raise ValueError(f"{owner}: pass tokenizer=... together with an already loaded model")
+                raise ConfigError(f"{owner}: pass tokenizer=... together with an already loaded model")
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
@@ -73,7 +74,7 @@ class TransformersGenerator(LLMGenerator):
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token_id is None:
             if self.tokenizer.eos_token is None:
-                raise ValueError(f"{owner}: the tokenizer of {name!r} has neither a pad nor an eos token")
+                raise ConfigError(f"{owner}: the tokenizer of {name!r} has neither a pad nor an eos token")
             self.tokenizer.pad_token = self.tokenizer.eos_token
         eos = getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
         if eos is None:

@@ -40,15 +40,17 @@ import contextlib
 import errno
 import logging
 import os
+import queue
 import random
 import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
 from typing import Any
 
+from ...errors import ConfigError
 from ...secrets import redact, safe_url, url_credentials_message
 from .base import LLMError, LLMGenerator, Request, Response, backoff_delay, check_prices, parse_retry_after
 
@@ -68,6 +70,46 @@ class _Failed:
 @dataclass
 class _Fatal:
     message: str
+
+
+class _DaemonPool:
+    """At most ``workers`` daemon threads running submitted calls; :meth:`shutdown` need not wait for them."""
+
+    def __init__(self, workers: int):
+        self.workers = workers
+        self.jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self.threads: list[threading.Thread] = []
+
+    def submit(self, fn, *args) -> Future:
+        """Run ``fn(*args)`` on a worker; the returned Future holds its result or exception."""
+        future: Future = Future()
+        self.jobs.put((future, fn, args))
+        if len(self.threads) < self.workers:
+            t = threading.Thread(target=self._work, name=f"lcmc-openai-{len(self.threads)}", daemon=True)
+            t.start()
+            self.threads.append(t)
+        return future
+
+    def _work(self) -> None:
+        while True:
+            job = self.jobs.get()
+            if job is None:
+                return
+            future, fn, args = job
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn(*args))
+            except BaseException as exc:
+                future.set_exception(exc)
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Stop the workers once their current call returns; with ``wait``, join them."""
+        for _ in self.threads:
+            self.jobs.put(None)
+        if wait:
+            for t in self.threads:
+                t.join()
 
 
 class OpenAIGenerator(LLMGenerator):
@@ -97,10 +139,10 @@ class OpenAIGenerator(LLMGenerator):
             if problem:
                 raise LLMError(problem)
         if not isinstance(model, str) or not model.strip():
-            raise ValueError(f"{owner}: model must be a non-empty model name such as 'gpt-4o-mini', got {model!r}")
+            raise ConfigError(f"{owner}: model must be a non-empty model name such as 'gpt-4o-mini', got {model!r}")
         if api_key_env is not None and (not isinstance(api_key_env, str) or not _ENV_NAME_RE.match(api_key_env)):
             # Never echo the value: it may be a key pasted by mistake.
-            raise ValueError(f"{owner}: api_key_env must be the *name* of an environment variable "
+            raise ConfigError(f"{owner}: api_key_env must be the *name* of an environment variable "
                              f"(letters, digits, underscores, e.g. 'OPENAI_API_KEY'), not the key itself "
                              f"(got a {type(api_key_env).__name__} that is not such a name)")
         for name, value, optional in (("concurrency", concurrency, False), ("max_attempts", max_attempts, False),
@@ -109,20 +151,20 @@ class OpenAIGenerator(LLMGenerator):
             if optional and value is None:
                 continue
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{owner}: {name} must be an integer >= 1{' or None' if optional else ''}, "
+                raise ConfigError(f"{owner}: {name} must be an integer >= 1{' or None' if optional else ''}, "
                                  f"got {value!r}")
         for name, value in (("connect_timeout_s", connect_timeout_s), ("read_timeout_s", read_timeout_s),
                             ("backoff_base_s", backoff_base_s), ("backoff_max_s", backoff_max_s),
                             ("retry_after_max_s", retry_after_max_s)):
             positive = name.endswith("timeout_s")
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0 or (positive and value <= 0):
-                raise ValueError(f"{owner}: {name} must be a {'positive' if positive else 'non-negative'} "
+                raise ConfigError(f"{owner}: {name} must be a {'positive' if positive else 'non-negative'} "
                                  f"number of seconds, got {value!r}")
         if temperature is not None and (not isinstance(temperature, (int, float)) or temperature < 0):
-            raise ValueError(f"{owner}: temperature must be a number >= 0 (or None to leave it out), "
+            raise ConfigError(f"{owner}: temperature must be a number >= 0 (or None to leave it out), "
                              f"got {temperature!r}")
         if api not in ("chat", "completions"):
-            raise ValueError(f"{owner}: api must be 'chat' (chat completions) or 'completions' (legacy "
+            raise ConfigError(f"{owner}: api must be 'chat' (chat completions) or 'completions' (legacy "
                              f"text completions), got {api!r}")
         check_prices(owner, price_prompt_per_1k, price_completion_per_1k)
         if api_key_env is None:
@@ -317,6 +359,8 @@ class OpenAIGenerator(LLMGenerator):
                 return Response(req.index, self.redact(content), self.source, meta)
             kind, retry_after, message = self._classify(error, stage)
             del error  # drop the exception (and its traceback) before sleeping or returning
+            if stop.is_set():  # the run is ending (Ctrl-C, a fatal error elsewhere): its connections were closed
+                return _Failed("stopped")
             if kind.startswith("fatal:"):
                 return _Fatal(f"request {req.index} to {safe_url(self.base_url) or 'the OpenAI API'} "
                               f"failed with {kind[6:]}: {message}")
@@ -346,13 +390,16 @@ class OpenAIGenerator(LLMGenerator):
         return _Failed(reason)
 
     # --- many requests -------------------------------------------------------------------------
+    # Requests run on daemon threads (not a ThreadPoolExecutor, whose threads the interpreter
+    # joins at exit): after Ctrl-C or a fatal error the job returns at once instead of waiting
+    # up to read_timeout_s for answers in flight, and the process can exit.
     def generate(self, requests: Iterable[Request], deadline: float | None = None) -> Iterator[Response]:
         """Yield Responses in completion order, ``concurrency`` requests in flight; failed ones are left out."""
         self._reset_stats()
         self._answered = threading.Event()
         it = iter(requests)
         stop = threading.Event()
-        pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="lcmc-openai")
+        pool = _DaemonPool(self.concurrency)
         pending: set = set()
         exhausted = False
         fatal: str | None = None
@@ -397,7 +444,7 @@ class OpenAIGenerator(LLMGenerator):
             stop.set()
             if pending:  # Ctrl-C, a fatal error or a consumer that stopped early: end requests in flight now
                 self._abort_in_flight()
-            pool.shutdown(wait=True, cancel_futures=True)
+            pool.shutdown(wait=not pending)
         if fatal is not None:
             raise LLMError(fatal)
 

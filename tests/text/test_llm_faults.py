@@ -1,0 +1,95 @@
+"""LLM endpoints that misbehave: a server that never answers, a refused connection, Ctrl-C mid-job.
+
+Each case must end quickly with one clear line (not minutes of silence), show retries while they
+happen, and leave the corpus files and summary consistent.
+"""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from lcmc_core.text.corpus import make_requests
+from lcmc_core.text.generation import generate_corpus, sidecar_paths
+from lcmc_core.text.generators import LLMError
+from lcmc_core.text.generators.openai import OpenAIGenerator
+
+from chat_server import ChatServer
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_server_that_never_answers_fails_in_seconds_showing_retries():
+    events = []
+    with ChatServer(lambda p, a: "slow", slow_s=20) as server:
+        gen = OpenAIGenerator("fake-model", base_url=server.url, api_key_env=None, read_timeout_s=0.3,
+                              max_attempts=3, backoff_base_s=0.01, backoff_max_s=0.05, concurrency=2,
+                              on_event=events.append)
+        t0 = time.monotonic()
+        with pytest.raises(LLMError, match=r"accepted connections but answered none of 3 attempts .* "
+                                           r"read_timeout_s=0.3 s"):
+            list(gen.generate(make_requests("voc2007", 10, 0)))
+        elapsed = time.monotonic() - t0
+    assert elapsed < 5, elapsed
+    assert any("timeout on attempt 1/3, retrying" in e for e in events)
+
+
+def test_the_job_prints_retries_while_they_happen(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0123456789abcdef")
+    with ChatServer(lambda p, a: "503" if a == 0 else None) as server:
+        s = generate_corpus(tmp_path / "c.jsonl", "voc2007", 4, seed=0, generator="openai", model="fake-model",
+                            base_url=server.url, backoff_base_s=0.01, backoff_max_s=0.02, progress=True)
+    assert s.complete
+    err = capsys.readouterr().err
+    assert err.count("server_error on attempt 1/5, retrying") == 4 and "sk-test" not in err
+
+
+def test_a_refused_connection_fails_within_seconds_with_default_timeouts():
+    url = f"http://127.0.0.1:{_free_port()}/v1"
+    gen = OpenAIGenerator("fake-model", base_url=url, api_key_env=None)   # 10 s connect, 30 s read, 5 attempts
+    t0 = time.monotonic()
+    with pytest.raises(LLMError, match=r"refused"):
+        list(gen.generate(make_requests("voc2007", 20, 0)))
+    assert time.monotonic() - t0 < 5
+
+
+def test_ctrl_c_stops_the_job_within_seconds_and_writes_the_summary(tmp_path):
+    path = tmp_path / "c.jsonl"
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""), LCMC_TEST_KEY="k")
+    with ChatServer(gate_after=6) as server:   # requests after the 6th hang until the gate opens
+        child = subprocess.Popen(
+            [sys.executable, "-m", "lcmc_core", "generate-corpus", "--label-set", "voc2007", "--n", "40",
+             "--generator", "openai", "--model", "fake-model", "--base-url", server.url, "--api-key-env",
+             "LCMC_TEST_KEY", "--concurrency", "4", "--out", str(path)],
+            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            t_end = time.monotonic() + 30
+            while time.monotonic() < t_end and server.requests < 10 and child.poll() is None:
+                time.sleep(0.02)
+            assert child.poll() is None and server.requests == 10   # 6 answered, 4 hanging at the gate
+            time.sleep(0.3)
+            t0 = time.monotonic()
+            child.send_signal(signal.SIGINT)
+            _, err = child.communicate(timeout=10)
+            stopped_in = time.monotonic() - t0
+        finally:
+            if child.poll() is None:
+                child.kill()
+            server.open_gate()
+    assert child.returncode == 130 and stopped_in < 5, (child.returncode, stopped_in)
+    assert err.decode().strip().splitlines()[-1] == "interrupted"
+    summary = json.loads(sidecar_paths(path)["summary"].read_text())
+    assert summary["status"] == "interrupted" and summary["accepted"] + summary["rejected"] == 6
+    assert summary["pending"] == 34
+    assert len(path.read_text().splitlines()) == summary["accepted"]
