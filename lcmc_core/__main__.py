@@ -4,7 +4,8 @@
 builds the toy world and every toy CLIP variant and writes their metrics; ``generate-corpus`` writes
 (or resumes) a training corpus with a sentence generator. Every error a user can cause (bad
 parameters, missing files, an unusable dataset or endpoint) is printed as one ``error:`` line with
-exit status 2; a failing notebook exits with 1; Ctrl-C with 130.
+exit status 2; a failing notebook exits with 1; an incomplete run (an LLM corpus not finished)
+or an incomplete corpus job with 3; Ctrl-C with 130; SIGTERM with 143 (the manifest says "stopped").
 """
 from __future__ import annotations
 
@@ -58,8 +59,13 @@ def _run_reproduce(args) -> int:
         return 0
     if args.cache:
         os.environ["LCMC_CACHE_DIR"] = str(Path(args.cache).expanduser().absolute())
-    rp.reproduce(args.profile, only=only, out=args.out, overrides=overrides, notebooks_dir=args.notebooks,
-                 progress=not args.no_progress, kernel_name=args.kernel)
+    out_dir = rp.reproduce(args.profile, only=only, out=args.out, overrides=overrides, notebooks_dir=args.notebooks,
+                           progress=not args.no_progress, kernel_name=args.kernel)
+    status = (rp.read_manifest(out_dir / rp.MANIFEST_NAME) or {}).get("status")
+    if status == "incomplete":
+        print(f"incomplete: some notebook could not finish its work (see {out_dir / rp.MANIFEST_NAME}); "
+              f"rerun the same command to resume", file=sys.stderr)
+        return 3
     return 0
 
 
@@ -124,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     """Entry point of ``python -m lcmc_core``: one ``error:`` line and status 2 for anything a user can cause."""
     from .errors import LcmcError
-    from .runner.reproduce import NotebookFailed
+    from .runner.reproduce import NotebookFailed, RunStopped
 
     args = build_parser().parse_args(argv)
     run = {"reproduce": _run_reproduce, "generate-corpus": _run_generate_corpus, "toy-clips": _run_toy_clips}
@@ -133,6 +139,9 @@ def main(argv=None) -> int:
     except NotebookFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except RunStopped as exc:
+        print(f"stopped: {exc}; the manifest says so, and rerunning resumes from the cache", file=sys.stderr)
+        return 143
     except LcmcError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -86,7 +86,8 @@ def load_torch(path, what: str = "cache entry", weights_only: bool = True):
     except FileNotFoundError:
         return None
     except (EOFError, pickle.UnpicklingError, RuntimeError, ValueError, OSError, KeyError, IndexError) as exc:
-        warnings.warn(f"{what} {path} is damaged ({type(exc).__name__}: {str(exc).splitlines()[0][:120]}); "
+        detail = (str(exc).splitlines() or [""])[0][:120]
+        warnings.warn(f"{what} {path} is damaged ({type(exc).__name__}{': ' + detail if detail else ''}); "
                       f"deleting it and rebuilding", RuntimeWarning, stacklevel=2)
         with contextlib.suppress(OSError):
             path.unlink()

@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from .errors import ConfigError
+
 __all__ = ["is_int", "is_real", "check_int", "check_real", "check_choice", "as_tensor"]
 
 
@@ -24,7 +26,7 @@ def is_real(x: Any) -> bool:
 def check_int(name: str, value: Any, low: int | None = None, high: int | None = None) -> int:
     """``value`` as an int, or a ``ValueError`` naming ``name`` and the accepted range."""
     if not is_int(value) or (low is not None and value < low) or (high is not None and value > high):
-        raise ValueError(f"{name}: expected an integer{_range(low, high)}, got {value!r}")
+        raise ConfigError(f"{name}: expected an integer{_range(low, high)}, got {value!r}")
     return int(value)
 
 
@@ -37,14 +39,14 @@ def check_real(name: str, value: Any, low: float | None = None, high: float | No
     if ok and high is not None:
         ok = value < high if high_open else value <= high
     if not ok:
-        raise ValueError(f"{name}: expected a finite number{_range(low, high, low_open, high_open)}, got {value!r}")
+        raise ConfigError(f"{name}: expected a finite number{_range(low, high, low_open, high_open)}, got {value!r}")
     return float(value)
 
 
 def check_choice(name: str, value: Any, allowed: Sequence) -> Any:
     """``value`` if it is one of ``allowed``, else a ``ValueError`` naming ``name`` and the choices."""
     if value not in allowed:
-        raise ValueError(f"{name}: expected one of {', '.join(map(repr, allowed))}, got {value!r}")
+        raise ConfigError(f"{name}: expected one of {', '.join(map(repr, allowed))}, got {value!r}")
     return value
 
 

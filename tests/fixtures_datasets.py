@@ -2,16 +2,16 @@
 
 Each ``make_*`` function writes a handful of 8-16 px JPEGs plus the official list/label/annotation
 files under a folder (e.g. pytest's ``tmp_path``) and returns a :class:`Fixture` with the ``root``
-to pass to ``lcmc_core.datasets.load`` and the labels the loader must produce. Reused by the
+to pass to ``lcmc_core.images.datasets.load`` and the labels the loader must produce. Reused by the
 loader tests and by anything that needs a real-format dataset without the real data (feature
 extraction, notebooks)::
 
     from tests.fixtures_datasets import make_voc2007
     fx = make_voc2007(tmp_path)
-    ds = lcmc_core.datasets.load("voc2007", fx.root)
+    ds = lcmc_core.images.datasets.load("voc2007", fx.root)
     assert (ds.labels == fx.labels).all()
 
-The official class lists below are written out independently of ``lcmc_core.labels`` so that the
+The official class lists below are written out independently of ``lcmc_core.text.labels`` so that the
 tests check the label sets against the formats rather than against themselves.
 """
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Load CLIP models, toy or real, through one function: :func:`load_clip`.
 
 Everything goes through ``open_clip.create_model_and_transforms``: the toy models of this repo are
-ordinary open_clip model configs (JSON files in ``lcmc_core/model_configs/``, registered with
+ordinary open_clip model configs (JSON files in ``lcmc_core/images/model_configs/``, registered with
 ``open_clip.add_model_config``) whose weights are checkpoint files; real models are any open_clip
 name with a pretrained tag (``RN50-quickgelu`` / ``openai``), an ``hf-hub:`` id, or a local
 checkpoint file.

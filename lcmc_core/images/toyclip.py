@@ -2,11 +2,11 @@
 
 A tiny open_clip CLIP (config ``lcmc-toy-rn``: a ModifiedResNet image tower, so the RN50
 attention-pool and local-feature code paths apply unchanged, and a small text transformer) is
-trained with open_clip's ``ClipLoss`` on EmojiVOC image/alt-text pairs (:mod:`lcmc_core.toyworld`).
+trained with open_clip's ``ClipLoss`` on EmojiVOC image/alt-text pairs (:mod:`lcmc_core.images.toyworld`).
 The initial logit scale (inverse temperature), whether it is learned, and how completely captions
 name the objects set the size of the modality gap; :data:`VARIANTS` holds the variants the toy
 profile builds. A trained model is a checkpoint file keyed by its spec, seed and the toy world's
-data version, loaded afterwards like any real model through :func:`lcmc_core.models.load_clip`.
+data version, loaded afterwards like any real model through :func:`lcmc_core.images.models.load_clip`.
 Training saves its state after every epoch and resumes from there after an interruption.
 """
 from __future__ import annotations
@@ -15,8 +15,8 @@ import dataclasses
 import hashlib
 import json
 import math
-import os
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +24,7 @@ import numpy as np
 import open_clip
 import torch
 
-from ..cache import cache_dir, save_torch_atomic
+from ..cache import atomic_write, cache_dir, entry_lock, load_torch, save_torch_atomic
 from . import toyworld
 from .models import MODEL_CONFIG_DIR, LoadedCLIP, load_clip
 
@@ -141,13 +141,43 @@ def _lr_lambda(total_steps, warmup_steps):
     return f
 
 
-def pretrain(spec: ToyCLIPSpec, cache=None, progress: bool = True, force: bool = False) -> Path:
-    """Train the toy CLIP of ``spec`` unless its checkpoint is cached; return the checkpoint path."""
-    ckpt = checkpoint_path(spec, cache)
+def _cached_checkpoint_ok(spec: ToyCLIPSpec, ckpt: Path) -> bool:
+    """Whether ``ckpt`` and its training log are complete and belong to ``spec`` (damaged ones are deleted)."""
     meta_path = ckpt.with_suffix(".json")
-    if ckpt.exists() and meta_path.exists() and not force:
+    if not (ckpt.exists() and meta_path.exists()):
+        return False
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        ok = isinstance(meta, dict) and meta.get("key") == spec.key() and "history" in meta
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        ok = False
+    state = load_torch(ckpt, "toy CLIP checkpoint") if ok else None
+    if ok and isinstance(state, dict) and "state_dict" in state:
+        return True
+    warnings.warn(f"toy CLIP checkpoint {ckpt} or its log {meta_path.name} is damaged or incomplete; retraining",
+                  RuntimeWarning, stacklevel=3)
+    for path in (ckpt, meta_path):
+        path.unlink(missing_ok=True)
+    return False
+
+
+def pretrain(spec: ToyCLIPSpec, cache=None, progress: bool = True, force: bool = False) -> Path:
+    """Train the toy CLIP of ``spec`` unless its checkpoint is cached; return the checkpoint path.
+
+    Two processes asking for the same checkpoint take turns (a lock next to it): the second finds
+    the first's result. A damaged checkpoint, log or partial state is detected and rebuilt.
+    """
+    ckpt = checkpoint_path(spec, cache)
+    if not force and ckpt.exists() and _cached_checkpoint_ok(spec, ckpt):
         return ckpt
-    ckpt.parent.mkdir(parents=True, exist_ok=True)
+    with entry_lock(ckpt):
+        if not force and _cached_checkpoint_ok(spec, ckpt):
+            return ckpt
+        return _train(spec, ckpt, cache, progress, force)
+
+
+def _train(spec: ToyCLIPSpec, ckpt: Path, cache, progress: bool, force: bool) -> Path:
+    meta_path = ckpt.with_suffix(".json")
     partial = ckpt.with_suffix(".partial.pt")
     t_start = time.perf_counter()
 
@@ -170,13 +200,12 @@ def pretrain(spec: ToyCLIPSpec, cache=None, progress: bool = True, force: bool =
     loss_fn = open_clip.ClipLoss()
     history: list[dict] = []
     start_epoch = 0
-    if partial.exists() and not force:
-        state = torch.load(partial, map_location="cpu", weights_only=False)
-        if state.get("key") == spec.key():
-            model.load_state_dict(state["model"])
-            opt.load_state_dict(state["optimizer"])
-            sched.load_state_dict(state["scheduler"])
-            history, start_epoch = state["history"], state["epoch"]
+    state = load_torch(partial, "toy CLIP partial training state", weights_only=False) if not force else None
+    if isinstance(state, dict) and state.get("key") == spec.key():
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        history, start_epoch = state["history"], state["epoch"]
 
     max_scale = math.log(100.0)
     from tqdm.auto import tqdm
@@ -212,9 +241,7 @@ def pretrain(spec: ToyCLIPSpec, cache=None, progress: bool = True, force: bool =
             "open_clip_version": open_clip.__version__, "torch_version": torch.__version__,
             "seconds_world": round(t_world, 2), "seconds_train": round(t_train, 2),
             "resumed_from_epoch": start_epoch, "history": history}
-    tmp = meta_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(meta))
-    os.replace(tmp, meta_path)
+    atomic_write(meta_path, json.dumps(meta))
     partial.unlink(missing_ok=True)
     return ckpt
 

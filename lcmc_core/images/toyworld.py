@@ -18,7 +18,7 @@ dogs, people and birds; a living room sofas, televisions, plants, cats ...). The
 
 Captions imitate web alt-text rather than ground truth: each names a random subset of the
 objects (each present class with probability ``completeness``), using synonyms and plurals
-from :func:`lcmc_core.labels.get_label_set` ``("emoji-voc")``, with counts, positions, scene
+from :func:`lcmc_core.text.label_sets.get_label_set` ``("emoji-voc")``, with counts, positions, scene
 words and filler (``"stock photo:"``, hashtags); some name no object at all. The classes a
 caption names are returned with it and are exactly what ``LabelSet.extract`` finds in it.
 
@@ -41,6 +41,7 @@ import io
 import json
 import math
 import os
+import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -757,8 +758,8 @@ def _load_cached(path: Path, n: int, seed: int, split: str, image_size: int) -> 
         with np.load(path, allow_pickle=False) as f:
             images, labels = f["images"], f["labels"]
             scenes = _scenes_from_bytes(f["scenes"], seed, split, n)
-    except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError, EOFError):
-        return None
+    except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError, EOFError, zipfile.BadZipFile):
+        return None  # damaged (truncated, zero bytes, not an npz): rendered again and rewritten
     if (images.dtype != np.uint8 or images.ndim != 4 or images.shape[0] < n
             or images.shape[1:] != (image_size, image_size, 3)
             or labels.shape != (images.shape[0], len(CLASSNAMES)) or len(scenes) != n):

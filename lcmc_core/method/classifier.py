@@ -3,7 +3,7 @@
 What is trained: one bias-free linear layer ``Linear(D, C, bias=False)`` (:class:`TextClassifier`)
 on frozen CLIP *text* embeddings of sentences that each name a few labels. The image encoder is
 never used in training; at inference the same layer scores (mapped) image embeddings, see
-:mod:`lcmc_core.mapping`.
+:mod:`lcmc_core.method.mapping`.
 
 The recipe (all fields of :class:`TrainConfig`, defaults = the official CoMC configuration):
 
@@ -333,7 +333,7 @@ def train_text_classifier(text_emb, targets, config: TrainConfig | None = None, 
 
     ``val = (emb, targets)`` (e.g. from :func:`split_validation` on the corpus; targets may hold
     -1 = ignored-as-negative) is L2-normalised, scored without noise after each epoch and its
-    mAP (percent, :func:`lcmc_core.metrics.mean_average_precision`) recorded; it never selects
+    mAP (percent, :func:`lcmc_core.method.metrics.mean_average_precision`) recorded; it never selects
     the model. ``input_shift`` / ``input_scale`` (D,) standardise every text first, ``x <- normalize((x -
     shift) / scale)`` (C3's mean shift, I0T's standardisation), batch by batch, so a large corpus is
     never copied. Returns the final model (on the device of ``text_emb``, eval mode) and the history:

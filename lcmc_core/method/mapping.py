@@ -23,7 +23,7 @@ the mapped local embeddings (P per image, e.g. the 7 x 7 = 49 positions of a Res
 pools the local logits over positions (max, as CoMC; or softmax-weighted, as the official dense
 zero-shot and TaI-DPT), and merges ``(1 - local_weight) * global + local_weight * local``
 (official: 0.5 / 0.5, raw logits, no sigmoid). Local embeddings are streamed ``image_chunk`` images
-at a time from a tensor or a :class:`~lcmc_core.features.FeatureFile`, so memory does not grow
+at a time from a tensor or a :class:`~lcmc_core.images.features.FeatureFile`, so memory does not grow
 with their size, and several classifiers are scored in the same pass. :func:`mean_shift` is the C3
 "collapse" baseline (subtract a modality mean, re-normalise); :func:`embedding_mean` computes a
 mean over (streamed) local embeddings.
@@ -197,10 +197,10 @@ def score_images(classifier_weight_or_fn, global_emb, local_emb=None, memory=Non
     """Score images with a text-trained classifier: CoMC's mapped global + pooled local logits.
 
     ``classifier_weight_or_fn`` is a (C, D) weight (logits = x @ W.T, bias-free as in CoMC), any
-    callable mapping (..., D) to (..., C) (e.g. a :class:`~lcmc_core.classifier.TextClassifier`),
+    callable mapping (..., D) to (..., C) (e.g. a :class:`~lcmc_core.method.classifier.TextClassifier`),
     or a dict ``name -> weight or callable`` to score several classifiers in one pass (the
     result is then a dict ``name -> result``). ``global_emb`` is (N, D); ``local_emb`` is (N, P, D)
-    (a tensor, array or :class:`~lcmc_core.features.FeatureFile`) or None. ``global_transform`` /
+    (a tensor, array or :class:`~lcmc_core.images.features.FeatureFile`) or None. ``global_transform`` /
     ``local_transform`` are applied to the embeddings first (e.g. a mean shift). With
     ``memory=None`` nothing is mapped; otherwise the global / local embeddings are passed through
     :func:`cross_modal_map` (``top_k`` as there) when ``map_global`` / ``map_local`` is true.

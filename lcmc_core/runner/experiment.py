@@ -31,6 +31,19 @@ from .report import results_dir, toy_world_caption
 __all__ = ["Experiment", "label_sentence"]
 
 
+def skipped_images_line(ds) -> str:
+    """One line saying how many images of the split are evaluated and which were skipped, and why."""
+    reasons = ds.info.get("skipped_reasons", {})
+    official = ds.info.get("official_size", len(ds))
+    if not reasons:
+        return f"{ds.name} {ds.split}: all {official} images present and readable"
+    counts = {r: sum(v == r for v in reasons.values()) for r in sorted(set(reasons.values()))}
+    names = ", ".join(f"{k} ({v})" for k, v in list(reasons.items())[:20])
+    more = f", ... and {len(reasons) - 20} more (all listed in the run's manifest.json)" if len(reasons) > 20 else ""
+    return (f"{ds.name} {ds.split}: {len(ds)} of {official} images evaluated; skipped "
+            + ", ".join(f"{n} {r}" for r, n in counts.items()) + f": {names}{more}")
+
+
 class Experiment:
     """The parameters of one run of the notebooks (:class:`Params`), and the objects built from them, lazily."""
 
@@ -124,6 +137,7 @@ class Experiment:
             else:
                 ds = datasets.load(p.dataset, p.data_root, split="test", missing=p.missing_images,
                                    verify_images=p.verify_images)
+                print(skipped_images_line(ds), flush=True)
                 if p.n_test and p.n_test < len(ds):
                     idx = np.sort(np.random.default_rng(p.seed).choice(len(ds), p.n_test, replace=False))
                     ds = ds.subset(idx)
@@ -157,8 +171,10 @@ class Experiment:
             return Path(p.corpus_path)
         seed = p.seed if seed is None else seed
         name = p.corpus_generator
-        if p.corpus_generator != "template":
-            settings = json.dumps(self.generator_options(), sort_keys=True, default=str)
+        if p.corpus_generator != "template":  # what decides the sentences, not how they are fetched
+            from ..text.generation import OPERATIONAL_SETTINGS
+            decisive = {k: v for k, v in self.generator_options().items() if k not in OPERATIONAL_SETTINGS}
+            settings = json.dumps(decisive, sort_keys=True, default=str)
             name += "-" + hashlib.sha256(settings.encode()).hexdigest()[:8]
         return self.results_dir / "corpus" / f"{name}-{self.label_set.name}-n{p.corpus_size}-seed{seed}.jsonl"
 

@@ -36,6 +36,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..cache import atomic_write
 from ..errors import ConfigError, LcmcError
 from ..secrets import redact_file, secret_env_values
 from .profiles import NOTEBOOK_PARAMETERS, Profile, load_profile, notebook_number, resolve
@@ -198,13 +199,29 @@ def check_dataset(values: Mapping[Path, dict]) -> dict | None:
             ds = datasets.load(params.dataset, params.data_root or None, split="test",
                                missing=params.missing_images, verify_images=params.verify_images)
         except LcmcError as exc:
-            raise ConfigError(f"dataset {params.dataset!r} at data_root={params.data_root!r} is not usable; no "
-                              f"notebook was run.\n{exc}") from None
-        skipped = list(ds.info.get("skipped_images", []))
+            raise ConfigError(f"dataset {params.dataset!r} at data_root={params.data_root!r} is not usable, so no "
+                              f"notebook was run: {exc}") from None
+        reasons = dict(ds.info.get("skipped_reasons", {}))
+        counts = {r: sum(v == r for v in reasons.values()) for r in sorted(set(reasons.values()))}
         return {"name": params.dataset, "images": len(ds), "official_size": ds.info.get("official_size"),
-                "skipped_images": len(skipped), "skipped": skipped[:1000],
-                "skipped_reasons": ds.info.get("skipped_reasons", {})}
+                "images_verified": ds.info.get("images_verified"),
+                "skipped_images": len(reasons), "skipped_by_reason": counts,
+                "skipped_first": [f"{k} ({v})" for k, v in list(reasons.items())[:20]],
+                "skipped_list": SKIPPED_NAME if reasons else None, "_skipped": reasons}
     return None
+
+
+SKIPPED_NAME = "skipped_images.tsv"
+
+
+def write_skipped_list(out_dir: Path, dataset_info: dict | None) -> None:
+    """Every skipped image of the run, one ``image_id<TAB>reason`` line each, beside the manifest."""
+    reasons = (dataset_info or {}).pop("_skipped", None)
+    path = Path(out_dir) / SKIPPED_NAME
+    if reasons:
+        atomic_write(path, "image_id\treason\n" + "".join(f"{k}\t{v}\n" for k, v in reasons.items()))
+    else:
+        path.unlink(missing_ok=True)
 
 
 def _check_kernel(kernel_name: str) -> None:
@@ -323,6 +340,7 @@ def reproduce(profile: str | os.PathLike | Profile, only: Iterable[str | int] | 
 
     executed_dir = out_dir / "executed"
     executed_dir.mkdir(parents=True, exist_ok=True)
+    write_skipped_list(out_dir, dataset_info)
     (out_dir / STATUS_DIR).mkdir(exist_ok=True)
     manifest_path = out_dir / MANIFEST_NAME
     secrets = secret_env_values()
@@ -361,9 +379,10 @@ def reproduce(profile: str | os.PathLike | Profile, only: Iterable[str | int] | 
     if progress:
         print(f"reproduce --profile {prof.name}: {len(selected)} notebook(s) -> {out_dir}", flush=True)
         if dataset_info and dataset_info["skipped_images"]:
+            by_reason = ", ".join(f"{n} {r}" for r, n in dataset_info["skipped_by_reason"].items())
             print(f"  {dataset_info['skipped_images']} of {dataset_info['official_size']} images skipped "
-                  f"(missing or unreadable; listed in the manifest), e.g. "
-                  f"{', '.join(dataset_info['skipped'][:5])}", flush=True)
+                  f"({by_reason}; all listed in {out_dir / SKIPPED_NAME}): "
+                  f"{', '.join(dataset_info['skipped_first'][:5])}", flush=True)
 
     t_run = time.perf_counter()
     failure: NotebookFailed | None = None

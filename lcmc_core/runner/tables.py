@@ -38,7 +38,7 @@ def wrap_text(text: str, width: int = 40) -> str:
 
 
 def figure_title(title: str, note: str = "", width: int = 90) -> str:
-    """``title``, then ``note`` (e.g. :func:`lcmc_core.report.toy_world_caption`) wrapped to ``width`` characters on new lines."""
+    """``title``, then ``note`` (e.g. :func:`~lcmc_core.runner.report.toy_world_caption`) wrapped to ``width`` characters."""
     if not note:
         return title
     return title + "\n" + wrap_text(note, width)
@@ -59,7 +59,7 @@ def label_names(labels, classnames: Sequence[str], sep: str = ", ") -> list[str]
 
 
 def toy_clip_metrics_table(report: Mapping) -> pd.DataFrame:
-    """One row per toy CLIP variant of a :func:`~lcmc_core.toyclip.build_variants` report (index ``variant``).
+    """One row per toy CLIP variant of a :func:`~lcmc_core.images.toyclip.build_variants` report (index ``variant``).
 
     Columns: retrieval recall@1/@5 both ways on held-out pairs, chance recall@1, zero-shot mAP
     and chance mAP on the test split (percent), the modality gap and the final logit scale,
@@ -84,7 +84,7 @@ def pretraining_curves(report: Mapping, cache=None) -> pd.DataFrame:
     """Per-step pretraining history of every variant in a ``build_variants`` report, in one long table.
 
     Columns: ``variant``, ``step``, ``epoch``, ``loss``, ``logit_scale``, ``lr`` (from
-    :func:`lcmc_core.toyclip.training_log` of each variant's spec, as recorded in the report).
+    :func:`lcmc_core.images.toyclip.training_log` of each variant's spec, as recorded in the report).
     """
     from ..images.toyclip import ToyCLIPSpec, training_log
 
@@ -99,7 +99,7 @@ def pretraining_curves(report: Mapping, cache=None) -> pd.DataFrame:
 
 def generation_outcomes(summary) -> pd.Series:
     """Answers per outcome of a generation summary: ``accepted``, then ``rejected: <reason>`` for every
-    reason of :data:`lcmc_core.generation.REASONS` (zeros included) and any other reason found; ``pending`` last."""
+    reason of :data:`lcmc_core.text.generation.REASONS` (zeros included) and any other reason found; ``pending`` last."""
     from ..text.validation import REASONS
 
     s = summary.to_dict() if hasattr(summary, "to_dict") else dict(summary)
@@ -112,10 +112,10 @@ def generation_outcomes(summary) -> pd.Series:
 
 
 def generation_summary_table(summary) -> pd.DataFrame:
-    """A generation summary (:class:`~lcmc_core.generation.GenerationSummary` or its dict) as a two-column table.
+    """A generation summary (:class:`~lcmc_core.text.generation.GenerationSummary` or its dict) as a two-column table.
 
     Rows: status, generator, requested, accepted, rejected (total and one row per reason of
-    :data:`lcmc_core.generation.REASONS`, zeros included), kept with issues (per issue), pending,
+    :data:`lcmc_core.text.generation.REASONS`, zeros included), kept with issues (per issue), pending,
     prompt and completion tokens, and cost (``"n/a"`` without prices). Columns ``item``, ``value``.
     """
     from ..text.validation import REASONS
@@ -161,7 +161,7 @@ def example_sentences(corpus, n: int = 10, seed: int = 0) -> pd.DataFrame:
 
 
 def gap_before_after(image_emb, text_emb, mapped_emb, paired: bool = True, seed: int = 0) -> pd.DataFrame:
-    """:func:`lcmc_core.gap.gap_report` of raw and of mapped image embeddings against the same texts.
+    """:func:`lcmc_core.method.gap.gap_report` of raw and of mapped image embeddings against the same texts.
 
     Rows: gap norm, centroid cosine, image centroid norm, separability (linear-probe balanced
     accuracy, 0.5 = chance) and, with ``paired`` (row i of images matches row i of texts),

@@ -1,7 +1,7 @@
 """Every weight file a user may hold loads into the right architecture, with the activation its weights need.
 
 Each format is built here from a randomly initialised model (RN50 and ViT-B-32, QuickGELU like
-OpenAI's) and loaded back through :func:`lcmc_core.models.load_clip`; the loaded model must give
+OpenAI's) and loaded back through :func:`lcmc_core.images.models.load_clip`; the loaded model must give
 the same text and image embeddings as the model the file was made from.
 """
 import copy

@@ -92,6 +92,47 @@ def test_interrupted_training_resumes_to_the_same_weights(tmp_path, monkeypatch)
 
 
 @pytest.mark.slow
+def test_damaged_checkpoints_are_detected_and_rebuilt(tmp_path):
+    spec = _tiny_spec()
+    ckpt = toyclip.pretrain(spec, tmp_path, progress=False)
+    reference = torch.load(ckpt, weights_only=True)["state_dict"]
+    good = ckpt.read_bytes()
+    for damage in (b"", good[: len(good) // 3], b"garbage" * 100):   # zero bytes, truncated, not a checkpoint
+        ckpt.write_bytes(damage)
+        with pytest.warns(RuntimeWarning, match="damaged"):
+            rebuilt = toyclip.pretrain(spec, tmp_path, progress=False)
+        state = torch.load(rebuilt, weights_only=True)["state_dict"]
+        assert all(torch.equal(reference[k], state[k]) for k in reference)
+    ckpt.with_suffix(".json").write_text("{not json")           # a damaged training log
+    with pytest.warns(RuntimeWarning, match="damaged or incomplete"):
+        toyclip.pretrain(spec, tmp_path, progress=False)
+    assert toyclip.training_log(spec, tmp_path)["key"] == spec.key()
+    # A zero-byte partial state (killed while the disk was full) is ignored: training starts over.
+    ckpt.unlink()
+    ckpt.with_suffix(".partial.pt").write_bytes(b"")
+    with pytest.warns(RuntimeWarning, match="partial training state .* is damaged"):
+        state = torch.load(toyclip.pretrain(spec, tmp_path, progress=False), weights_only=True)["state_dict"]
+    assert all(torch.equal(reference[k], state[k]) for k in reference)
+    assert toyclip.training_log(spec, tmp_path)["resumed_from_epoch"] == 0
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_two_processes_asking_for_one_checkpoint_take_turns(tmp_path, monkeypatch):
+    import threading
+    spec = _tiny_spec()
+    trained = []
+    real = toyclip._train
+    monkeypatch.setattr(toyclip, "_train", lambda *a, **k: trained.append(1) or real(*a, **k))
+    threads = [threading.Thread(target=toyclip.pretrain, args=(spec, tmp_path), kwargs={"progress": False})
+               for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert trained == [1]                      # the second found the first's checkpoint under the lock
+
+
+@pytest.mark.slow
 def test_logit_scale_init_and_freezing(tmp_path):
     spec = _tiny_spec(init_logit_scale=50.0, learn_logit_scale=False)
     loaded = toyclip.load_toy_clip(spec, tmp_path, progress=False)

@@ -229,7 +229,12 @@ def test_cache_round_trip(tmp_path, monkeypatch):
     np.testing.assert_array_equal(fixed.images, first.images)
     path.write_bytes(b"not an npz")
     np.testing.assert_array_equal(tw.render_split("test", 10, seed=4, cache=tmp_path).images, first.images)
-    assert not list(tmp_path.glob(".tmp-*"))
+    good = path.read_bytes()
+    for damaged in (b"", good[: len(good) // 2]):  # zero bytes, truncated mid-file
+        path.write_bytes(damaged)
+        np.testing.assert_array_equal(tw.render_split("test", 10, seed=4, cache=tmp_path).images, first.images)
+        assert path.read_bytes() == good
+    assert not list(tmp_path.glob("*.tmp"))
 
 
 def test_default_cache_dir_comes_from_the_environment(tmp_path, monkeypatch):

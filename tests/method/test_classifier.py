@@ -1,4 +1,4 @@
-"""Tests for lcmc_core.classifier: losses by hand, schedule, config checks, training, save/load."""
+"""Tests for lcmc_core.method.classifier: losses by hand, schedule, config checks, training, save/load."""
 import math
 
 import numpy as np

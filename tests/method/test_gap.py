@@ -1,4 +1,4 @@
-"""Tests for lcmc_core.gap on synthetic embeddings whose gap is known."""
+"""Tests for lcmc_core.method.gap on synthetic embeddings whose gap is known."""
 import numpy as np
 import pytest
 import torch

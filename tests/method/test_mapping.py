@@ -1,4 +1,4 @@
-"""Tests for lcmc_core.mapping: cross-modal mapping, image scoring, mean shift."""
+"""Tests for lcmc_core.method.mapping: cross-modal mapping, image scoring, mean shift."""
 import math
 
 import numpy as np

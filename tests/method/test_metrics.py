@@ -1,4 +1,4 @@
-"""Tests for lcmc_core.metrics: AP/mAP conventions, ML-GCN F1 at top-k, bootstrap interval."""
+"""Tests for lcmc_core.method.metrics: AP/mAP conventions, ML-GCN F1 at top-k, bootstrap interval."""
 import warnings
 
 import numpy as np

@@ -105,3 +105,8 @@ def test_the_corpus_file_name_carries_the_generator_settings():
     b = Experiment({"corpus_generator": "openai", "llm": {"model": "m2"}})
     assert a.corpus_path() != b.corpus_path() and a.corpus_path().name.startswith("openai-")
     assert Experiment().corpus_path().name == "template-emoji-voc-n20000-seed0.jsonl"
+    # Settings that only change how answers are fetched keep the same corpus (so a rerun resumes it).
+    c = Experiment({"corpus_generator": "openai", "llm": {"model": "m1", "read_timeout_s": 5.0, "concurrency": 2,
+                                                          "base_url": "http://127.0.0.1:8/v1"}})
+    d = Experiment({"corpus_generator": "openai", "llm": {"model": "m1", "temperature": 0.3}})
+    assert c.corpus_path() == a.corpus_path() and d.corpus_path() != a.corpus_path()

@@ -1,4 +1,4 @@
-"""Figure, table and JSON writers used by the notebooks (lcmc_core.report)."""
+"""Figure, table and JSON writers used by the notebooks (lcmc_core.runner.report)."""
 import json
 
 import matplotlib

@@ -104,7 +104,7 @@ def test_run_writes_executed_html_and_manifest_with_times(runs):
     assert p["corpus_size"] == 4 and p["method"]["alpha"] == 1.0 and p["llm"]["model"] == "from profile"
     assert p["dataset"] == "emoji-voc" and set(p) >= {"method", "llm", "seed"}, "the whole parameter tree"
     written = json.loads((out / "tables" / "params.json").read_text())
-    assert written == {"n": 4, "rate": 1.0, "name": "from profile", "flag": False, "profile": "testprof"}
+    assert written == {"n": 4, "rate": 1.0, "name": "from profile", "flag": True, "profile": "testprof"}
     assert m["status"] == "ok" and m["profile"] == "testprof" and m["overrides"] == {"alpha": 1}
     assert m["packages"]["papermill"] and m["packages"]["lcmc_core"] and "torch" in m["packages"]
     assert {"python", "platform", "cpu_count", "torch_threads", "gpu"} <= set(m["system"])

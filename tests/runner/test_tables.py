@@ -1,4 +1,4 @@
-"""The notebooks' data helpers (lcmc_core.figures_data): small inputs, stubs for experiments."""
+"""The notebooks' data helpers (lcmc_core.runner.tables): small inputs, stubs for experiments."""
 
 import dataclasses
 
