@@ -9,7 +9,7 @@ Writes into ``lcmc_core/images/assets/``:
   in the official VOC class order, plus the sheet's SHA-256;
 * ``NotoColorEmoji-LICENSE.txt`` -- the font's licence notice (SIL Open Font License 1.1).
 
-Scene generation (``lcmc_core.toyworld``) reads only the committed sheet, never the font, so the
+Scene generation (``lcmc_core.images.toyworld``) reads only the committed sheet, never the font, so the
 rendered toy world is the same on every machine. Needs Pillow and the Noto Color Emoji font
 (Debian/Ubuntu: ``apt-get install fonts-noto-color-emoji``).
 
@@ -29,7 +29,7 @@ from PIL import Image, ImageDraw, ImageFont
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from lcmc_core.labels import get_label_set  # noqa: E402
+from lcmc_core.text.labels import get_label_set  # noqa: E402
 
 ASSETS = REPO / "lcmc_core" / "images" / "assets"
 SHEET_NAME = "emoji_voc_sprites.png"
