@@ -15,12 +15,14 @@ Image towers (all outputs L2-normalised, in the joint image-text space):
 images still missing (``num_workers`` workers; datasets pickle, so workers also start under
 ``spawn``), shows progress, uses autocast on GPU, and keeps an on-disk cache keyed by (model,
 weights and activation, dataset, split, images, preprocessing, pooling, code version). The cache
-holds two ``.npy`` files, ``global.npy`` (N x D float32) and ``local.npy`` (N x P x D float16),
-filled shard by shard; a shard is marked done only once written and synced, so an interrupted
-run resumes from its last complete shard. Local features are never loaded whole: they come back
-as a :class:`FeatureFile`, read in chunks by every consumer (peak memory does not grow with
-their size, 4.1 GB for COCO with RN50). A damaged entry is detected and rebuilt; two processes
-building the same entry take turns (a lock), the second reusing the first one's result.
+holds ``global.npy`` (N x D float32, the pooling asked for), ``global_clip.npy`` (N x D float32,
+CLIP's own ``encode_image`` pooling, from the same pass: the published zero-shot protocol's global
+feature) and ``local.npy`` (N x P x D float16), filled shard by shard; a shard is marked done only
+once written and synced, so an interrupted run resumes from its last complete shard. Local features
+are never loaded whole: they come back as a :class:`FeatureFile`, read in chunks by every consumer
+(peak memory does not grow with their size, 4.1 GB for COCO with RN50). A damaged entry is detected
+and rebuilt; two processes building the same entry take turns (a lock), the second reusing the first
+one's result.
 """
 from __future__ import annotations
 
@@ -40,12 +42,12 @@ import torch.nn.functional as F
 from ..cache import atomic_write, cache_dir, entry_lock
 from .models import LoadedCLIP, has_local_branch
 
-__all__ = ["ImageFeatures", "FeatureFile", "image_embeddings", "encode_texts", "encode_texts_cached",
+__all__ = ["ImageFeatures", "FeatureFile", "image_embeddings", "image_tower_outputs", "encode_texts", "encode_texts_cached",
            "extract_image_features",
            "feature_cache_key", "write_feature_entry", "FEATURE_CODE_VERSION", "GLOBAL_POOLS"]
 
 # Bump when the way features are computed or stored changes (invalidates caches).
-FEATURE_CODE_VERSION = "2"
+FEATURE_CODE_VERSION = "3"
 GLOBAL_POOLS = ("no-pos", "clip")
 _STATE = "state.json"
 
@@ -189,6 +191,9 @@ class ImageFeatures:
     local: FeatureFile | torch.Tensor | None
     key: str
     cache_path: Path | None = None
+    #: CLIP's own ``encode_image`` embedding (attention pool *with* positional embedding; N x D), the
+    #: global feature of the published zero-shot rows; None if the tower's input size does not allow it.
+    global_clip: torch.Tensor | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -219,36 +224,61 @@ def _attnpool(pool, x: torch.Tensor, use_positional: bool) -> tuple[torch.Tensor
 
 
 @torch.no_grad()
-def image_embeddings(model: torch.nn.Module, images: torch.Tensor, local: bool = True,
-                     global_pool: str = "no-pos") -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Global (N x D) and local (N x P x D) L2-normalised embeddings of preprocessed images."""
-    if global_pool not in GLOBAL_POOLS:
-        raise ValueError(f"global_pool={global_pool!r}: expected one of {GLOBAL_POOLS}")
+def image_tower_outputs(model: torch.nn.Module, images: torch.Tensor,
+                        local: bool = True) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """Both global embeddings and the local ones of preprocessed images, from one pass through the tower.
+
+    Returns ``(no_pos, clip, local)``, L2-normalised: ``no_pos`` (N x D) is the attention pool
+    without its positional embedding (the official CoMC / TaI-DPT global feature), ``clip`` (N x D)
+    CLIP's own ``encode_image`` pooling (with it; None when the feature map does not match the
+    positional embedding, i.e. another input size), ``local`` (N x P x D, or None). For a
+    VisionTransformer both globals are the class token; for towers without a local branch both are
+    ``encode_image``.
+    """
     visual = model.visual
     kind = type(visual).__name__
+    g_clip = None
     if kind == "ModifiedResNet":
         x = visual.stem(images.to(next(visual.parameters()).dtype))
         x = visual.layer4(visual.layer3(visual.layer2(visual.layer1(x))))
-        g, loc = _attnpool(visual.attnpool, x, use_positional=(global_pool == "clip"))
+        g, loc = _attnpool(visual.attnpool, x, use_positional=False)
+        if visual.attnpool.positional_embedding.shape[0] == x.shape[2] * x.shape[3] + 1:
+            g_clip, _ = _attnpool(visual.attnpool, x, use_positional=True)
     elif kind == "VisionTransformer":
         if visual.attn_pool is not None or visual.proj is None:
             raise NotImplementedError("image_embeddings: ViT towers with attentional pooling (CoCa) or without a "
                                       "projection have no class-token/patch-token split; use a standard CLIP ViT")
         out = visual.forward_intermediates(images.to(next(visual.parameters()).dtype), indices=1,
                                            normalize_intermediates=True, output_fmt="NLC")
-        g = out["image_features"]
+        g = g_clip = out["image_features"]
         loc = out["image_intermediates"][-1] @ visual.proj if local else None
     else:
         if local:
             raise NotImplementedError(f"image_embeddings: the local branch needs a ModifiedResNet or "
                                       f"VisionTransformer image tower, not {kind}; pass local=False")
-        g, loc = model.encode_image(images), None
+        g = g_clip = model.encode_image(images)
+        loc = None
     g = F.normalize(g.float(), dim=-1)
+    g_clip = F.normalize(g_clip.float(), dim=-1) if g_clip is not None else None
     loc = F.normalize(loc.float(), dim=-1) if (local and loc is not None) else None
+    return g, g_clip, loc
+
+
+def image_embeddings(model: torch.nn.Module, images: torch.Tensor, local: bool = True,
+                     global_pool: str = "no-pos") -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Global (N x D) and local (N x P x D) L2-normalised embeddings of preprocessed images."""
+    if global_pool not in GLOBAL_POOLS:
+        raise ValueError(f"global_pool={global_pool!r}: expected one of {GLOBAL_POOLS}")
+    g, g_clip, loc = image_tower_outputs(model, images, local)
+    if global_pool == "clip":
+        if g_clip is None:
+            pos = model.visual.attnpool.positional_embedding
+            raise ValueError(f"global_pool='clip' needs a {int((pos.shape[0] - 1) ** 0.5)}-wide feature map "
+                             f"(the model's input size); use global_pool='no-pos'.")
+        g = g_clip
     return g, loc
 
 
-@torch.no_grad()
 def encode_texts(loaded: LoadedCLIP, texts, batch_size: int = 256, progress: bool = False) -> torch.Tensor:
     """L2-normalised text embeddings (N x D, float32, on CPU) of a list of strings, end-of-text token feature."""
     from tqdm.auto import tqdm
@@ -337,19 +367,20 @@ def _write_state(folder: Path, state: dict) -> None:
     atomic_write(folder / _STATE, json.dumps(state, sort_keys=True))
 
 
-def _load_entry(folder: Path, n: int, local: bool) -> tuple[torch.Tensor, FeatureFile | None] | None:
-    """The complete entry's (global, local), or None if a file is missing or damaged."""
+def _load_entry(folder: Path, n: int, local: bool):
+    """The complete entry's (global, local, CLIP-pooled global or None), or None if a file is missing or damaged."""
     try:
         g = FeatureFile(folder / "global.npy")
         loc = FeatureFile(folder / "local.npy") if local else None
+        g_clip = FeatureFile(folder / "global_clip.npy") if (folder / "global_clip.npy").exists() else None
     except (ValueError, FileNotFoundError, OSError):
         return None
-    if len(g) != n or (loc is not None and len(loc) != n):
+    if len(g) != n or (loc is not None and len(loc) != n) or (g_clip is not None and len(g_clip) != n):
         return None
-    return g.tensor(), loc
+    return g.tensor(), loc, (g_clip.tensor() if g_clip is not None else None)
 
 
-def write_feature_entry(folder, global_emb, local_emb=None, *, chunk: int = 1024) -> Path:
+def write_feature_entry(folder, global_emb, local_emb=None, *, chunk: int = 1024, global_clip=None) -> Path:
     """Store given features as a complete cache entry (``global.npy`` float32, ``local.npy`` float16).
 
     ``local_emb`` may be an array, a tensor or any object with ``shape`` and row slicing (it is
@@ -360,10 +391,14 @@ def write_feature_entry(folder, global_emb, local_emb=None, *, chunk: int = 1024
     g = np.asarray(global_emb.detach().cpu() if isinstance(global_emb, torch.Tensor) else global_emb,
                    dtype=np.float32)
     n = g.shape[0]
-    writer = _NpyWriter(folder / "global.npy", g.shape, np.float32)
-    writer.write(0, g)
-    writer.sync()
-    writer.close()
+    for name, values in (("global", g), ("global_clip", global_clip)):
+        if values is None:
+            continue
+        values = np.asarray(values.detach().cpu() if isinstance(values, torch.Tensor) else values, dtype=np.float32)
+        writer = _NpyWriter(folder / f"{name}.npy", values.shape, np.float32)
+        writer.write(0, values)
+        writer.sync()
+        writer.close()
     if local_emb is not None:
         writer = _NpyWriter(folder / "local.npy", tuple(local_emb.shape), np.float16)
         for start in range(0, n, chunk):
@@ -393,8 +428,9 @@ def extract_image_features(loaded: LoadedCLIP, dataset, *, local: bool = True, g
     if n == 0:
         raise ValueError(f"extract_image_features: dataset {dataset.name!r} ({dataset.split}) has no images")
     if not use_cache:
-        g, loc = _compute(loaded, dataset, np.arange(n), local, global_pool, batch_size, num_workers, progress)
-        return ImageFeatures(global_=g, local=loc, key=key, cache_path=None)
+        g, g_clip, loc = _compute(loaded, dataset, np.arange(n), local, global_pool, batch_size, num_workers,
+                                  progress)
+        return ImageFeatures(global_=g, local=loc, key=key, cache_path=None, global_clip=g_clip)
     folder = cache_dir(cache) / "features" / key
     folder.mkdir(parents=True, exist_ok=True)
     with entry_lock(folder):
@@ -402,7 +438,8 @@ def extract_image_features(loaded: LoadedCLIP, dataset, *, local: bool = True, g
         if state["complete"]:
             entry = _load_entry(folder, n, local)
             if entry is not None:
-                return ImageFeatures(global_=entry[0], local=entry[1], key=key, cache_path=folder)
+                return ImageFeatures(global_=entry[0], local=entry[1], key=key, cache_path=folder,
+                                     global_clip=entry[2])
             warnings.warn(f"feature cache {folder} is damaged (a file is missing, truncated or not .npy); "
                           f"rebuilding it", RuntimeWarning, stacklevel=2)
             state = {"n": n, "shard_size": shard_size, "done": [], "complete": False}
@@ -411,7 +448,7 @@ def extract_image_features(loaded: LoadedCLIP, dataset, *, local: bool = True, g
         entry = _load_entry(folder, n, local)
         if entry is None:  # pragma: no cover - _fill just wrote and synced both files
             raise RuntimeError(f"feature cache {folder} could not be read back after writing")
-    return ImageFeatures(global_=entry[0], local=entry[1], key=key, cache_path=folder)
+    return ImageFeatures(global_=entry[0], local=entry[1], key=key, cache_path=folder, global_clip=entry[2])
 
 
 def _loader(loaded, dataset, indices, batch_size, num_workers):
@@ -429,19 +466,30 @@ def _bar(dataset, n, initial, progress):
 def _compute(loaded, dataset, indices, local, global_pool, batch_size, num_workers, progress):
     """Features of ``indices`` in memory (no cache): (global float32, local float16 or None)."""
     model = loaded.model.eval()
-    gs, ls = [], []
+    gs, cs, ls = [], [], []
     with _bar(dataset, len(indices), 0, progress) as bar:
         for batch in _loader(loaded, dataset, indices, batch_size, num_workers):
             with _autocast(loaded.device):
-                g, loc = image_embeddings(model, batch.to(loaded.device, non_blocking=True), local=local,
-                                          global_pool=global_pool)
+                g, g_clip, loc = _pooled(model, batch.to(loaded.device, non_blocking=True), local, global_pool)
             gs.append(g.cpu())
+            if g_clip is not None:
+                cs.append(g_clip.cpu())
             if loc is not None:
                 ls.append(loc.half().cpu())
             bar.update(len(batch))
     from .models import embed_dim
     g = torch.cat(gs) if gs else torch.empty(0, embed_dim(model))
-    return g, (torch.cat(ls) if ls else None)
+    return g, (torch.cat(cs) if len(cs) == len(gs) and cs else None), (torch.cat(ls) if ls else None)
+
+
+def _pooled(model, images, local, global_pool):
+    """(the chosen global, CLIP's encode_image global or None, local or None) of one batch."""
+    g, g_clip, loc = image_tower_outputs(model, images, local)
+    if global_pool == "clip":
+        if g_clip is None:
+            image_embeddings(model, images[:1], local=False, global_pool="clip")  # raises the clear error
+        g = g_clip
+    return g, g_clip, loc
 
 
 def _fill(loaded, dataset, folder: Path, state: dict, local, global_pool, batch_size, num_workers, progress):
@@ -460,12 +508,15 @@ def _fill(loaded, dataset, folder: Path, state: dict, local, global_pool, batch_
         with _bar(dataset, n, n - len(indices), progress) as bar:
             for batch in _loader(loaded, dataset, indices, batch_size, num_workers):
                 with _autocast(loaded.device):
-                    g, loc = image_embeddings(model, batch.to(loaded.device, non_blocking=True), local=local,
-                                              global_pool=global_pool)
+                    g, g_clip, loc = _pooled(model, batch.to(loaded.device, non_blocking=True), local, global_pool)
                 g = g.cpu().numpy()
+                g_clip = g_clip.cpu().numpy() if g_clip is not None else None
                 loc = loc.half().cpu().numpy() if loc is not None else None
                 if not writers:
                     writers["global"] = _NpyWriter(folder / "global.npy", (n,) + g.shape[1:], np.float32)
+                    if g_clip is not None:
+                        writers["global_clip"] = _NpyWriter(folder / "global_clip.npy", (n,) + g.shape[1:],
+                                                            np.float32)
                     if loc is not None:
                         writers["local"] = _NpyWriter(folder / "local.npy", (n,) + loc.shape[1:], np.float16)
                 rows = indices[pos:pos + len(g)]
@@ -473,6 +524,8 @@ def _fill(loaded, dataset, folder: Path, state: dict, local, global_pool, batch_
                 breaks = np.flatnonzero(np.diff(rows) != 1) + 1
                 for run in np.split(np.arange(len(rows)), breaks):
                     writers["global"].write(rows[run[0]], g[run])
+                    if g_clip is not None:
+                        writers["global_clip"].write(rows[run[0]], g_clip[run])
                     if loc is not None:
                         writers["local"].write(rows[run[0]], loc[run])
                 for s, count in zip(*np.unique(rows // shard_size, return_counts=True)):

@@ -9,13 +9,17 @@ The recipe (all fields of :class:`TrainConfig`, defaults = the official CoMC con
 
 * inputs are L2-normalised, then Gaussian noise with std ``noise_std = 0.1`` is added (not
   renormalised) to every training batch; ``noise_std = 0`` disables it;
-* loss ``"ranking"`` (the official one): pairwise hinge over every (positive, negative) label pair
-  of a sample, ``max(0, margin - s_pos + s_neg)`` with margin 1, *summed* over the pairs of a
-  sample and *averaged* over the samples of the batch (exactly the reference implementation with
-  scale 1). Also ``"asl"`` (asymmetric loss, Ridnik et al. 2021) and ``"bce"``; all three share the
-  reduction "sum over classes (pairs) per sample, mean over samples", so the loss scale does not
-  depend on the batch size (Ridnik's reference ASL sums over the batch too; with Adam's L2-style
-  weight decay that constant factor would matter);
+* loss ``"double_ranking"`` (the one the official configuration uses): pairwise hinge over every
+  (positive, negative) label pair of a sample, ``max(0, margin - s_pos + s_neg)`` with margin 1,
+  *summed* over the pairs of a sample and *averaged* over the samples of the batch. The official
+  code's other options, with its exact settings and reductions (:data:`LOSSES`): ``"ranking"``
+  (the same hinge on doubled score differences, ``max(0, 1 - 2 (s_pos - s_neg))``), ``"bce"``
+  (its ``sigmoid``: plain ``BCEWithLogits``, mean over all N x C entries), ``"focal"`` (gamma 2, no
+  alpha, mean over N x C), ``"asl"`` (asymmetric loss, Ridnik et al. 2021, gamma_neg 2, gamma_pos
+  1, clip 0.05, eps 1e-8, focusing weights without gradient, mean over N x C) and ``"soft_ce"``
+  (its empty loss name: soft cross-entropy over the classes, ``-sum_c y_c log softmax(s)_c`` per
+  sample, mean over samples). Reductions differ (sum over pairs vs mean over entries), so the loss
+  scales differ too, as in the official code: with Adam that matters only through the weight decay;
 * Adam (betas 0.9, 0.999), lr 1e-3, weight decay 5e-4, batch 512, 20 epochs; learning rate set per
   epoch as in Dassl (the official trainer's library): ``warmup_epochs = 1`` epoch at the constant
   ``warmup_lr = 1e-5``, then cosine annealing from ``lr`` with period ``epochs`` counted from the
@@ -25,7 +29,9 @@ The recipe (all fields of :class:`TrainConfig`, defaults = the official CoMC con
 
 No model selection on test images: training runs a fixed number of epochs and returns the final
 weights. A validation split, if wanted for monitoring, should come from the text corpus
-(:func:`split_validation`); its mAP is only recorded in the history.
+(:func:`split_validation`); its mAP is only recorded in the history. ``epoch_weights`` collects the
+weights after every epoch, so that the official protocol (best epoch on a tenth of the *test*
+images) can be shown beside the fixed-epoch default as a labelled row, without retraining.
 
 Determinism: weights are initialised, batches shuffled and noise drawn from three separate
 ``torch.Generator`` s seeded from ``seed`` (global RNG state is neither used nor changed), so the
@@ -56,13 +62,16 @@ __all__ = [
     "ranking_loss",
     "asymmetric_loss",
     "bce_loss",
+    "focal_loss",
+    "soft_cross_entropy",
     "compute_loss",
     "lr_at_epoch",
     "split_validation",
     "train_text_classifier",
 ]
 
-LOSSES = ("ranking", "asl", "bce")
+#: The official code's losses (see the module docstring); ``double_ranking`` is the one CoMC's config uses.
+LOSSES = ("double_ranking", "ranking", "asl", "bce", "focal", "soft_ce")
 WARMUP_TYPES = ("constant", "linear")
 _FORMAT = "lcmc.TextClassifier"
 _FORMAT_VERSION = 1
@@ -88,11 +97,12 @@ class TrainConfig:
     warmup_lr: float = 1e-5
     warmup_type: str = "constant"   # "constant": warmup_lr throughout; "linear": Dassl's ramp
     noise_std: float = 0.1
-    loss: str = "ranking"
-    margin: float = 1.0             # ranking loss
-    asl_gamma_neg: float = 4.0
-    asl_gamma_pos: float = 0.0
+    loss: str = "double_ranking"
+    margin: float = 1.0             # ranking losses
+    asl_gamma_neg: float = 2.0      # the official code's ASL settings
+    asl_gamma_pos: float = 1.0
     asl_clip: float = 0.05
+    focal_gamma: float = 2.0
     drop_last: bool = True
 
     def __post_init__(self):
@@ -107,7 +117,7 @@ class TrainConfig:
         for name in ("lr", "warmup_lr"):
             if not _is_real(getattr(self, name)) or getattr(self, name) <= 0:
                 bad(name, "a finite number > 0")
-        for name in ("weight_decay", "noise_std", "margin", "asl_gamma_neg", "asl_gamma_pos"):
+        for name in ("weight_decay", "noise_std", "margin", "asl_gamma_neg", "asl_gamma_pos", "focal_gamma"):
             if not _is_real(getattr(self, name)) or getattr(self, name) < 0:
                 bad(name, "a finite number >= 0")
         if not _is_real(self.asl_clip) or not 0 <= self.asl_clip < 1:
@@ -203,7 +213,7 @@ class TextClassifier(nn.Module):
 
 
 # ----------------------------------------------------------------------------------------------
-# losses (reduction everywhere: sum over classes / pairs of a sample, mean over samples)
+# losses: the official code's set, with its settings and reductions
 # ----------------------------------------------------------------------------------------------
 def _check_logits_targets(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     if logits.ndim != 2:
@@ -213,51 +223,80 @@ def _check_logits_targets(logits: torch.Tensor, targets: torch.Tensor) -> torch.
     return targets.to(logits.dtype)
 
 
-def ranking_loss(logits: torch.Tensor, targets: torch.Tensor, margin: float = 1.0) -> torch.Tensor:
-    """Pairwise hinge: per sample, sum over (pos p, neg n) of max(0, margin - s_p + s_n); mean over samples.
+def ranking_loss(logits: torch.Tensor, targets: torch.Tensor, margin: float = 1.0,
+                 scale: float = 1.0) -> torch.Tensor:
+    """Pairwise hinge: per sample, sum over (pos p, neg n) of max(0, margin - scale (s_p - s_n)); mean over samples.
 
-    A sample without positives or without negatives contributes 0 (and still counts in the mean).
+    ``scale = 1`` is the official ``double_ranking`` (the loss CoMC's config uses), ``scale = 2``
+    its ``ranking``. A sample without positives or without negatives contributes 0 (and still
+    counts in the mean).
     """
     y = _check_logits_targets(logits, targets)
-    # hinge[i, p, n] = margin - s[i, p] + s[i, n]
-    hinge = F.relu(margin - logits[:, :, None] + logits[:, None, :])
+    # hinge[i, p, n] = margin - scale * (s[i, p] - s[i, n])
+    hinge = F.relu(margin - scale * (logits[:, :, None] - logits[:, None, :]))
     pair_mask = y[:, :, None] * (1 - y)[:, None, :]
     return (hinge * pair_mask).sum(dim=(1, 2)).mean()
 
 
-def asymmetric_loss(logits: torch.Tensor, targets: torch.Tensor, gamma_neg: float = 4.0,
-                    gamma_pos: float = 0.0, clip: float = 0.05, eps: float = 1e-8) -> torch.Tensor:
-    """Asymmetric loss (Ridnik et al., ICCV 2021), summed over classes and averaged over samples.
+def asymmetric_loss(logits: torch.Tensor, targets: torch.Tensor, gamma_neg: float = 2.0,
+                    gamma_pos: float = 1.0, clip: float = 0.05, eps: float = 1e-8) -> torch.Tensor:
+    """Asymmetric loss (Ridnik et al., ICCV 2021) as the official code has it: mean over all N x C entries.
 
     With p = sigmoid(s): positives ``-(1 - p)^gamma_pos log p``; negatives, with the shifted
     probability ``p_m = max(p - clip, 0)``, ``-p_m^gamma_neg log(1 - p_m)``. Probabilities are
-    clamped at ``eps`` inside the logs. Gradients flow through the focusing weights.
+    clamped at ``eps`` inside the logs; the focusing weights carry no gradient (computed under
+    ``no_grad``, as the reference's ``disable_torch_grad_focal_loss``).
     """
     y = _check_logits_targets(logits, targets)
     p = torch.sigmoid(logits)
     p_neg = 1 - p                                  # probability of "absent"
     if clip > 0:
         p_neg = (p_neg + clip).clamp(max=1)        # = 1 - max(p - clip, 0)
-    loss_pos = y * torch.log(p.clamp(min=eps)) * torch.pow(1 - p, gamma_pos)
-    loss_neg = (1 - y) * torch.log(p_neg.clamp(min=eps)) * torch.pow(1 - p_neg, gamma_neg)
-    return -(loss_pos + loss_neg).sum(dim=1).mean()
+    log_terms = y * torch.log(p.clamp(min=eps)) + (1 - y) * torch.log(p_neg.clamp(min=eps))
+    with torch.no_grad():
+        pt = p * y + p_neg * (1 - y)
+        weight = torch.pow(1 - pt, gamma_pos * y + gamma_neg * (1 - y))
+    return -(log_terms * weight).mean()
 
 
 def bce_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Binary cross-entropy on the logits, summed over classes and averaged over samples."""
+    """Binary cross-entropy on the logits, mean over all N x C entries (the official ``sigmoid`` loss)."""
     y = _check_logits_targets(logits, targets)
-    return F.binary_cross_entropy_with_logits(logits, y, reduction="none").sum(dim=1).mean()
+    return F.binary_cross_entropy_with_logits(logits, y)
+
+
+def focal_loss(logits: torch.Tensor, targets: torch.Tensor, gamma: float = 2.0) -> torch.Tensor:
+    """Focal loss (Lin et al., 2017) on sigmoid probabilities, no alpha, mean over all N x C entries.
+
+    ``-(1 - p_t)^gamma log p_t`` with ``p_t = p`` for positives and ``1 - p`` for negatives.
+    """
+    y = _check_logits_targets(logits, targets)
+    bce = F.binary_cross_entropy_with_logits(logits, y, reduction="none")
+    p_t = torch.exp(-bce)
+    return (torch.pow(1 - p_t, gamma) * bce).mean()
+
+
+def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Soft cross-entropy over the classes: per sample ``-sum_c y_c log softmax(s)_c``, mean over samples."""
+    y = _check_logits_targets(logits, targets)
+    return -(y * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
 
 
 def compute_loss(logits: torch.Tensor, targets: torch.Tensor, config: TrainConfig) -> torch.Tensor:
     """Return the loss named by ``config.loss`` with the parameters of ``config``."""
+    if config.loss == "double_ranking":
+        return ranking_loss(logits, targets, margin=config.margin, scale=1.0)
     if config.loss == "ranking":
-        return ranking_loss(logits, targets, margin=config.margin)
+        return ranking_loss(logits, targets, margin=config.margin, scale=2.0)
     if config.loss == "asl":
         return asymmetric_loss(logits, targets, gamma_neg=config.asl_gamma_neg,
                                gamma_pos=config.asl_gamma_pos, clip=config.asl_clip)
     if config.loss == "bce":
         return bce_loss(logits, targets)
+    if config.loss == "focal":
+        return focal_loss(logits, targets, gamma=config.focal_gamma)
+    if config.loss == "soft_ce":
+        return soft_cross_entropy(logits, targets)
     raise ValueError(f"config.loss: expected one of {LOSSES}, got {config.loss!r}")  # pragma: no cover
 
 
@@ -328,7 +367,8 @@ def _generators(seed: int, device: torch.device) -> tuple[torch.Generator, torch
 
 def train_text_classifier(text_emb, targets, config: TrainConfig | None = None, val=None, seed: int = 0,
                           progress: bool = False, classnames: list[str] | None = None,
-                          input_shift=None, input_scale=None) -> tuple[TextClassifier, list[dict]]:
+                          input_shift=None, input_scale=None,
+                          epoch_weights: list | None = None) -> tuple[TextClassifier, list[dict]]:
     """Train a :class:`TextClassifier` on text embeddings (N, D) with {0,1} targets (N, C); fixed epochs.
 
     ``val = (emb, targets)`` (e.g. from :func:`split_validation` on the corpus; targets may hold
@@ -338,7 +378,8 @@ def train_text_classifier(text_emb, targets, config: TrainConfig | None = None, 
     shift) / scale)`` (C3's mean shift, I0T's standardisation), batch by batch, so a large corpus is
     never copied. Returns the final model (on the device of ``text_emb``, eval mode) and the history:
     one dict per epoch with ``epoch`` (0-based), ``lr``, ``train_loss`` (sample-weighted mean over
-    the epoch's batches) and, with ``val``, ``val_map``.
+    the epoch's batches) and, with ``val``, ``val_map``. ``epoch_weights``, if a list, receives a
+    copy of the (C, D) weight after every epoch (CPU).
     """
     config = TrainConfig() if config is None else config
     if not isinstance(config, TrainConfig):
@@ -407,6 +448,8 @@ def train_text_classifier(text_emb, targets, config: TrainConfig | None = None, 
                 scores = model(val_x).cpu().numpy()
             record["val_map"] = metrics.mean_average_precision(scores, val_y)
         history.append(record)
+        if epoch_weights is not None:
+            epoch_weights.append(model.weight.detach().cpu().clone())
         if progress:
             epochs.set_postfix({k: round(v, 4) for k, v in record.items() if k != "epoch"})
     model.eval()

@@ -95,8 +95,8 @@ def test_feature_cache_is_reused(toy_random, tmp_path, monkeypatch):
     ds = datasets.load("emoji-voc", split="test", n=10)
     first = features.extract_image_features(toy_random, ds, cache=tmp_path, shard_size=4, progress=False)
     calls = []
-    real = features.image_embeddings
-    monkeypatch.setattr(features, "image_embeddings", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = features.image_tower_outputs
+    monkeypatch.setattr(features, "image_tower_outputs", lambda *a, **k: calls.append(1) or real(*a, **k))
     second = features.extract_image_features(toy_random, ds, cache=tmp_path, shard_size=4, progress=False)
     assert calls == []  # a cache hit computes nothing
     assert torch.equal(first.global_, second.global_) and torch.equal(first.local[:], second.local[:])
@@ -105,6 +105,9 @@ def test_feature_cache_is_reused(toy_random, tmp_path, monkeypatch):
     other = features.extract_image_features(toy_random, ds, cache=tmp_path, shard_size=4, progress=False,
                                             global_pool="clip")
     assert other.key != first.key and calls  # another pooling is another cache entry
+    # both pools come from one pass: the no-pos entry also holds CLIP's own pooling
+    assert torch.allclose(first.global_clip, other.global_, atol=1e-6)
+    assert torch.allclose(other.global_clip, other.global_) and not torch.allclose(first.global_, other.global_)
 
 
 def test_cached_features_equal_uncached_ones(toy_random, tmp_path):
@@ -156,13 +159,14 @@ def test_interrupted_extraction_resumes_from_complete_shards(toy_random, tmp_pat
     state = json.loads((tmp_path / "features" / key / "state.json").read_text())
     assert state["done"] == [0, 1] and not state["complete"]  # the two complete shards survived
     computed = []
-    real = features.image_embeddings
-    monkeypatch.setattr(features, "image_embeddings",
-                        lambda m, x, **k: computed.append(len(x)) or real(m, x, **k))
+    real = features.image_tower_outputs
+    monkeypatch.setattr(features, "image_tower_outputs",
+                        lambda m, x, *a, **k: computed.append(len(x)) or real(m, x, *a, **k))
     resumed = features.extract_image_features(toy_random, flaky, cache=tmp_path, shard_size=4, batch_size=2,
                                               progress=False)
     assert computed == [2]  # only the last shard's 2 images were computed again, in one DataLoader
     assert torch.allclose(resumed.global_, reference.global_, atol=1e-6)
+    assert torch.allclose(resumed.global_clip, reference.global_clip, atol=1e-6)
     assert torch.allclose(resumed.local[:].float(), reference.local.float(), atol=1e-3)
 
 

@@ -12,8 +12,10 @@ from lcmc_core.method.classifier import (
     asymmetric_loss,
     bce_loss,
     compute_loss,
+    focal_loss,
     lr_at_epoch,
     ranking_loss,
+    soft_cross_entropy,
     split_validation,
     train_text_classifier,
 )
@@ -44,15 +46,32 @@ def test_ranking_loss_by_hand():
     assert ranking_loss(logits, targets, margin=0.0).item() == pytest.approx(0.5)
 
 
+def test_scale_two_ranking_loss_by_hand():
+    # official `ranking`: max(0, 1 - 2 (s_p - s_n)); pairs (2.0, 1.0) -> 0, (0.5, 1.0) -> 1 + 1 = 2
+    logits, targets = torch.tensor([[2.0, 0.5, 1.0]]), torch.tensor([[1, 1, 0]])
+    assert ranking_loss(logits, targets, scale=2.0).item() == pytest.approx(2.0)
+    assert compute_loss(logits, targets, TrainConfig(loss="ranking")).item() == pytest.approx(2.0)
+    assert compute_loss(logits, targets, TrainConfig(loss="double_ranking")).item() == pytest.approx(1.5)
+
+
 def test_asymmetric_loss_by_hand():
     logits = torch.tensor([[0.0, 2.0]], dtype=torch.float64)
     targets = torch.tensor([[1, 0]])
-    # positive: p = 0.5, gamma_pos = 0 -> -log 0.5
-    pos = -math.log(0.5)
-    # negative: p = sigmoid(2); shifted "absent" prob q = 1 - p + 0.05; weight (1 - q)^4
+    # positive: p = 0.5, gamma_pos = 1 -> -(1 - 0.5)^1 log 0.5
+    pos = -math.log(0.5) * 0.5
+    # negative: p = sigmoid(2); shifted "absent" prob q = 1 - p + 0.05; weight (1 - q)^2
     q = 1 - 1 / (1 + math.exp(-2)) + 0.05
-    neg = -math.log(q) * (1 - q) ** 4
-    assert asymmetric_loss(logits, targets).item() == pytest.approx(pos + neg)
+    neg = -math.log(q) * (1 - q) ** 2
+    # official reduction: mean over the N x C = 2 entries
+    assert asymmetric_loss(logits, targets).item() == pytest.approx((pos + neg) / 2)
+
+
+def test_asymmetric_loss_focusing_weights_carry_no_gradient():
+    logits = torch.tensor([[0.3]], dtype=torch.float64, requires_grad=True)
+    asymmetric_loss(logits, torch.tensor([[1]]), gamma_pos=1.0, clip=0).backward()
+    p = 1 / (1 + math.exp(-0.3))
+    # d/ds [-(1 - p) log p] with (1 - p) held fixed = -(1 - p) * (1 - p)
+    assert logits.grad.item() == pytest.approx(-(1 - p) ** 2)
 
 
 def test_asymmetric_loss_without_focusing_is_bce():
@@ -61,8 +80,22 @@ def test_asymmetric_loss_without_focusing_is_bce():
     targets = (torch.rand(4, 6, generator=g) < 0.5).long()
     plain = asymmetric_loss(logits, targets, gamma_neg=0, gamma_pos=0, clip=0)
     assert plain.item() == pytest.approx(bce_loss(logits, targets).item())
-    ref = F.binary_cross_entropy_with_logits(logits, targets.double(), reduction="sum") / 4
+    ref = F.binary_cross_entropy_with_logits(logits, targets.double(), reduction="sum") / 24
     assert bce_loss(logits, targets).item() == pytest.approx(ref.item())
+
+
+def test_focal_and_soft_cross_entropy_by_hand():
+    logits = torch.tensor([[0.0, 2.0]], dtype=torch.float64)
+    targets = torch.tensor([[1, 0]])
+    p2 = 1 / (1 + math.exp(-2))
+    # positive p_t = 0.5: -(0.5)^2 log 0.5; negative p_t = 1 - p2: -(p2)^2 log(1 - p2); mean over 2
+    focal = (-(0.5 ** 2) * math.log(0.5) - p2 ** 2 * math.log(1 - p2)) / 2
+    assert focal_loss(logits, targets).item() == pytest.approx(focal)
+    assert compute_loss(logits, targets, TrainConfig(loss="focal")).item() == pytest.approx(focal)
+    # soft CE: -log softmax([0, 2])_0 = log(1 + e^2)
+    assert soft_cross_entropy(logits, targets).item() == pytest.approx(math.log(1 + math.exp(2)))
+    two = torch.tensor([[1, 1]])
+    assert soft_cross_entropy(logits, two).item() == pytest.approx(2 * math.log(1 + math.exp(2)) - 2)
 
 
 def test_compute_loss_dispatch_and_shape_check():
@@ -77,8 +110,9 @@ def test_compute_loss_dispatch_and_shape_check():
 def test_default_config_is_official_recipe():
     cfg = TrainConfig()
     assert (cfg.epochs, cfg.batch_size, cfg.lr, cfg.weight_decay) == (20, 512, 1e-3, 5e-4)
-    assert (cfg.warmup_epochs, cfg.warmup_lr, cfg.noise_std, cfg.loss, cfg.margin) == (1, 1e-5, 0.1, "ranking", 1.0)
-    assert (cfg.asl_gamma_neg, cfg.asl_gamma_pos, cfg.asl_clip) == (4.0, 0.0, 0.05)
+    assert (cfg.warmup_epochs, cfg.warmup_lr, cfg.noise_std, cfg.loss, cfg.margin) == (1, 1e-5, 0.1,
+                                                                                         "double_ranking", 1.0)
+    assert (cfg.asl_gamma_neg, cfg.asl_gamma_pos, cfg.asl_clip, cfg.focal_gamma) == (2.0, 1.0, 0.05, 2.0)
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -136,7 +170,7 @@ def test_learns_separable_problem():
     assert hist[-1]["val_map"] > 95.0
     assert hist[-1]["val_map"] > hist[0]["val_map"]
     assert model.weight.shape == (5, 24)
-    for loss in ("asl", "bce"):
+    for loss in ("ranking", "asl", "bce", "focal", "soft_ce"):
         _, h = train_text_classifier(x[tr], y[tr], TrainConfig(epochs=6, batch_size=64, lr=1e-2, loss=loss),
                                      val=(x[va], y[va]))
         assert h[-1]["val_map"] > 90.0

@@ -224,3 +224,44 @@ def test_resamples_are_the_same_for_every_score_matrix_of_a_seed():
     b = list(resample_counts(30, 10, seed=2, batch=7))
     assert np.array_equal(np.concatenate(a), np.concatenate(b))  # batching does not change the draws
     assert all(row.sum() == 30 for row in np.concatenate(a))
+
+
+# ---------------------------------------------------------------- paired bootstrap
+def test_paired_bootstrap_matches_a_brute_force_loop():
+    from lcmc_core.method.metrics import mean_average_precision, paired_bootstrap, resample_counts
+    rng = np.random.default_rng(3)
+    y = (rng.random((30, 3)) < 0.4).astype(int)
+    y[0] = 1
+    a = rng.normal(size=(30, 3)) + 1.5 * y
+    b = rng.normal(size=(30, 3)) + 0.5 * y
+    out = paired_bootstrap(a, b, y, n_boot=50, seed=4)
+    diffs = []
+    for counts in resample_counts(30, 50, seed=4):
+        for row in counts:
+            idx = np.repeat(np.arange(30), row)
+            diffs.append(mean_average_precision(a[idx], y[idx]) - mean_average_precision(b[idx], y[idx]))
+    lo, hi = np.percentile(diffs, [2.5, 97.5])
+    assert out["low"] == pytest.approx(lo, abs=1e-9) and out["high"] == pytest.approx(hi, abs=1e-9)
+    assert out["diff"] == pytest.approx(mean_average_precision(a, y) - mean_average_precision(b, y))
+
+
+def test_paired_bootstrap_hand_case_and_seed_means():
+    import warnings
+
+    from lcmc_core.method.metrics import interval_verdict, paired_bootstrap
+    y = np.array([[1], [0]])
+    good = np.array([[1.0], [0.0]])     # AP 1 on any resample holding the positive
+    bad = np.array([[0.0], [1.0]])      # AP 1/2 when both images are drawn, 1 when only the positive
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = paired_bootstrap(good, bad, y, n_boot=200, seed=0)
+        # full sample: 100 - 50; every resample's difference is 0 or 50 (or 0 without positives)
+        assert out["diff"] == pytest.approx(50.0)
+        assert 0 <= out["low"] <= out["high"] <= 50
+        same = paired_bootstrap(good, good, y, n_boot=20)
+        assert (same["low"], same["high"], same["diff"]) == (0.0, 0.0, 0.0)
+        # seed lists: the difference of the seed means, and one difference per seed pair
+        two = paired_bootstrap([good, bad], [bad, bad], y, n_boot=20)
+        assert two["diff"] == pytest.approx(25.0) and two["per_seed"] == pytest.approx([50.0, 0.0])
+    assert interval_verdict(0.1, 2.0) == "higher" and interval_verdict(-2.0, -0.1) == "lower"
+    assert interval_verdict(-0.1, 0.2) == "not distinguishable"
