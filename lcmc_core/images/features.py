@@ -279,8 +279,13 @@ def image_embeddings(model: torch.nn.Module, images: torch.Tensor, local: bool =
     return g, loc
 
 
+@torch.no_grad()
 def encode_texts(loaded: LoadedCLIP, texts, batch_size: int = 256, progress: bool = False) -> torch.Tensor:
-    """L2-normalised text embeddings (N x D, float32, on CPU) of a list of strings, end-of-text token feature."""
+    """L2-normalised text embeddings (N x D, float32, on CPU) of a list of strings, end-of-text token feature.
+
+    Runs without autograd: a fresh encoding used to carry the text tower's graph (memory growing with the
+    corpus, and training that backpropagated into it) until it had round-tripped through the cache.
+    """
     from tqdm.auto import tqdm
 
     texts = list(texts)

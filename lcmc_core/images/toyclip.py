@@ -286,35 +286,46 @@ def retrieval_recall(image_emb: torch.Tensor, text_emb: torch.Tensor, ks=(1, 5))
 
 def evaluate_toy_clip(loaded: LoadedCLIP, spec: ToyCLIPSpec, n_heldout: int = 1000, n_test: int = 2000,
                       cache=None) -> dict:
-    """Retrieval recall on held-out pairs, zero-shot mAP on the test split, and the modality gap."""
+    """Retrieval recall on held-out pairs, zero-shot mAP on the test split, and the modality gap.
+
+    Protocols (the same names as everywhere else): retrieval with CLIP's own ``encode_image``
+    embedding; zero-shot mAP with the published protocol (``encode_image``, OpenAI's 80 templates,
+    :data:`lcmc_core.runner.comparison.ZERO_SHOT_PROTOCOL`); the gap on the embedding CoMC scores
+    (attention pool without positional embedding, :data:`~lcmc_core.runner.comparison.GAP_PROTOCOL`).
+    """
     from ..method.gap import gap_norm
     from ..method.metrics import mean_average_precision
+    from ..method.zero_shot import zero_shot_classifier
     from ..text.label_sets import get_label_set
     from ..text.prompts import prompt_texts
     from . import datasets
     from .features import encode_texts, extract_image_features
 
-    def global_embeddings(split, n):  # CLIP's own image embedding, through the real feature path
+    def global_embeddings(split, n):  # (no-pos pool as CoMC scores, CLIP's own encode_image), the real feature path
         ds = datasets.load("emoji-voc", split=split, n=n, seed=spec.seed, image_size=spec.image_size,
                            cache=cache)
-        emb = extract_image_features(loaded, ds, local=False, global_pool="clip", use_cache=False, progress=False)
-        return emb.global_, ds.labels
+        emb = extract_image_features(loaded, ds, local=False, global_pool="no-pos", use_cache=False, progress=False)
+        return emb.global_, emb.global_clip, ds.labels
 
     heldout = toyworld.render_split("heldout", n_heldout, seed=spec.seed, image_size=spec.image_size,
                                     cache=cache)
     captions, _ = toyworld.split_captions(heldout, seed=spec.seed, epoch=0,
                                           completeness=spec.caption_completeness)
-    img, _ = global_embeddings("heldout", n_heldout)
+    img_nopos, img, _ = global_embeddings("heldout", n_heldout)
     txt = encode_texts(loaded, captions)
-    test_img, test_labels = global_embeddings("test", n_test)
-    prompts = [p[0] for p in prompt_texts(get_label_set("emoji-voc").prompt_names, ["a photo of {a}."])]
-    scores = test_img @ encode_texts(loaded, prompts).T  # one prompt per class: "a photo of an airplane."
+    _, test_img, test_labels = global_embeddings("test", n_test)
+    # zero-shot as the published rows: encode_image pooling, mean of OpenAI's 80 templates per class
+    per_class = prompt_texts(get_label_set("emoji-voc").prompt_names, "openai")
+    emb = encode_texts(loaded, [t for texts in per_class for t in texts])
+    t = len(per_class[0])
+    weights = zero_shot_classifier([emb[c * t:(c + 1) * t] for c in range(len(per_class))])
+    scores = test_img @ weights.T
     metrics = retrieval_recall(img, txt)
     metrics.update({
         "chance_recall@1": 100.0 / n_heldout, "chance_recall@5": 500.0 / n_heldout,
         "zero_shot_map": float(mean_average_precision(scores.numpy(), test_labels)),
         "chance_map": float(mean_average_precision(np.random.default_rng(0).random(scores.shape), test_labels)),
-        "modality_gap": float(gap_norm(img, txt)),
+        "modality_gap": float(gap_norm(img_nopos, txt)),     # the gap protocol: the embedding CoMC scores
         "logit_scale": loaded.model.logit_scale.exp().item(),
         "n_heldout": n_heldout, "n_test": n_test,
     })

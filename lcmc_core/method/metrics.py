@@ -55,6 +55,7 @@ __all__ = [
     "resample_counts",
     "percentile_interval",
     "paired_bootstrap",
+    "seed_mean_bootstraps",
     "interval_verdict",
 ]
 
@@ -348,11 +349,20 @@ def paired_bootstrap(scores_a, scores_b, labels, n_boot: int = 1000, confidence:
     _check_boot_args(n_boot, confidence)
     full_a = [mean_average_precision(x, labels, difficult) for x in a]
     full_b = [mean_average_precision(x, labels, difficult) for x in b]
-    boot_a = np.mean([bootstrap_maps(x, labels, n_boot, seed, difficult) for x in a], axis=0)
-    boot_b = np.mean([bootstrap_maps(x, labels, n_boot, seed, difficult) for x in b], axis=0)
+    boot_a = seed_mean_bootstraps(a, labels, n_boot, seed, difficult)
+    boot_b = seed_mean_bootstraps(b, labels, n_boot, seed, difficult)
     low, high = percentile_interval(boot_a - boot_b, confidence)
     per_seed = [fa - fb for fa, fb in zip(full_a, full_b)] if len(a) == len(b) else []
     return {"diff": float(np.mean(full_a) - np.mean(full_b)), "low": low, "high": high, "per_seed": per_seed}
+
+
+def seed_mean_bootstraps(score_list, labels, n_boot: int = 1000, seed: int = 0,
+                         difficult: str = "negative") -> np.ndarray:
+    """Per resample, the mean over seeds of mAP (percent): one (n_boot,) vector, the same images for every seed.
+
+    Differences of two such vectors (same ``seed``) are paired: that is all :func:`paired_bootstrap` does.
+    """
+    return np.mean([bootstrap_maps(x, labels, n_boot, seed, difficult) for x in score_list], axis=0)
 
 
 def interval_verdict(low: float, high: float, better: str = "higher", worse: str = "lower",

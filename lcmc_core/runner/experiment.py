@@ -204,7 +204,7 @@ class Experiment:
         except (FileNotFoundError, KeyError, ValueError):
             return False
 
-    def training_corpus(self, progress: bool = False, seed: int | None = None):
+    def training_corpus(self, progress: bool = False, seed: int | None = None, config: MethodConfig | None = None):
         """The classifier's training texts: the corpus file (generated first for the template generator) plus prompts."""
         if not self.corpus_complete(seed):
             if self.params.corpus_path:
@@ -217,7 +217,7 @@ class Experiment:
                     f"first with notebook 01 (python -m lcmc_core reproduce --only 01 with the same llm.* parameters) "
                     f"or python -m lcmc_core generate-corpus, which resume where generation stopped")
             self.generate_corpus(progress=progress, seed=seed)
-        return build_training_corpus(self.label_set, self.params.method, path=self.corpus_path(seed))
+        return build_training_corpus(self.label_set, config or self.params.method, path=self.corpus_path(seed))
 
     # --- the method ---------------------------------------------------------------------------
     def method_config(self, **overrides: Any) -> MethodConfig:
@@ -227,12 +227,22 @@ class Experiment:
             overrides["classifier"] = dataclasses.replace(base.classifier, **overrides["classifier"])
         return dataclasses.replace(base, **overrides)
 
-    def comparison(self, progress: bool = True, **overrides) -> ComparisonResult:
-        """Run (or reuse from the caches) CoMC and every baseline on the test set."""
-        return run_comparison(self.clip(), self.test_set(), self.method_config(**overrides),
-                              corpus=self.training_corpus(progress=progress), seed=self.params.seed, cache=self.cache,
-                              progress=progress, batch_size=self.params.batch_size,
-                              num_workers=self.params.num_workers)
+    def comparison(self, progress: bool = True, seed: int | None = None, extra_rows=None,
+                   **overrides) -> ComparisonResult:
+        """Run (or reuse from the caches) CoMC and every baseline on the test set, for one corpus/classifier seed."""
+        config = self.method_config(**overrides)
+        seed = self.params.seed if seed is None else int(seed)
+        return run_comparison(self.clip(), self.test_set(), config,
+                              corpus=self.training_corpus(progress=progress, seed=seed, config=config), seed=seed,
+                              cache=self.cache, progress=progress, batch_size=self.params.batch_size,
+                              num_workers=self.params.num_workers, extra_rows=extra_rows)
+
+    def comparisons(self, progress: bool = True, seeds=None, extra_rows=None, **overrides):
+        """:meth:`comparison` for every seed of the run (``n_seeds``), summarised as a :class:`.seeds.SeedComparison`."""
+        from .seeds import summarise_seeds
+        seeds = self.params.seeds() if seeds is None else list(seeds)
+        results = [self.comparison(progress=progress, seed=s, extra_rows=extra_rows, **overrides) for s in seeds]
+        return summarise_seeds(results, n_boot=results[0].config.n_boot, boot_seed=self.params.seed)
 
     def paired_embeddings(self, n: int | None = None) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
         """Matched (image, text) embedding pairs for gap measures: toy held-out image/caption pairs,

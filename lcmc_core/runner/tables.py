@@ -27,8 +27,8 @@ TOY_CLIP_METRIC_COLUMNS = (
     ("i2t R@1 (%)", "i2t_recall@1"), ("i2t R@5 (%)", "i2t_recall@5"),
     ("t2i R@1 (%)", "t2i_recall@1"), ("t2i R@5 (%)", "t2i_recall@5"),
     ("chance R@1 (%)", "chance_recall@1"),
-    ("zero-shot mAP (%)", "zero_shot_map"), ("chance mAP (%)", "chance_map"),
-    ("modality gap", "modality_gap"), ("logit scale", "logit_scale"),
+    ("zero-shot mAP (%) [published protocol]", "zero_shot_map"), ("chance mAP (%)", "chance_map"),
+    ("modality gap [no-pos pool]", "modality_gap"), ("logit scale", "logit_scale"),
 )
 
 

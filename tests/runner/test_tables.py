@@ -40,7 +40,7 @@ def _report(spec, **metrics):
 def test_toy_clip_metrics_table(smoke_spec):
     table = tables.toy_clip_metrics_table(_report(smoke_spec, modality_gap=0.5))
     assert list(table.index) == [smoke_spec.variant]
-    assert table.loc[smoke_spec.variant, "modality gap"] == 0.5
+    assert table.loc[smoke_spec.variant, "modality gap [no-pos pool]"] == 0.5
     assert table.loc[smoke_spec.variant, "initial logit scale"] == smoke_spec.init_logit_scale
     assert table.loc[smoke_spec.variant, "pretraining (s)"] == 3.5
     assert {c for c, _ in tables.TOY_CLIP_METRIC_COLUMNS} <= set(table.columns)
