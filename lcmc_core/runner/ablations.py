@@ -25,7 +25,7 @@ PUBLISHED_ZERO_SHOT = "zero-shot CLIP [published: encode_image, 80 OpenAI templa
 
 __all__ = ["sweep_mapping", "compare_memories", "compare_branches", "sweep_noise", "sweep_corpus_size",
            "corpus_size_grid", "compare_losses", "mapping_gain", "held_out_text_map", "variant_gap_views",
-           "mapping_gain_by_variant", "compare_corpus_labels", "text_map_by_label_count", "LOSS_NAMES"]
+           "mapping_gain_by_variant", "gap_study", "compare_corpus_labels", "text_map_by_label_count", "LOSS_NAMES"]
 
 #: Spelled-out names of the official code's losses (the keys are ``TrainConfig.loss`` values).
 LOSS_NAMES = {
@@ -274,3 +274,18 @@ def mapping_gain_by_variant(exp, variants: Iterable[str] | None = None, n_pairs:
                      "mAP no mapping (%)": gain["mAP (no mapping)"], "mAP CoMC (%)": gain["mAP (CoMC)"],
                      "mapping gain (mAP points)": gain["mapping gain"]})
     return pd.DataFrame(rows).set_index("variant")
+
+
+def gap_study(exp, clip_seeds: Iterable[int], variants: Iterable[str] | None = None, progress: bool = False,
+              **overrides) -> pd.DataFrame:
+    """:func:`mapping_gain_by_variant` for several toy CLIP seeds: one row per (variant, seed).
+
+    Seed ``s`` trains the toy CLIPs with seed ``s`` and draws their corpus and classifier with it
+    (``exp.replace(seed=s)``); the test images are those of each seed's world. Columns as
+    :func:`mapping_gain_by_variant`, plus ``seed``.
+    """
+    frames = []
+    for s in clip_seeds:
+        t = mapping_gain_by_variant(exp.replace(seed=int(s)), variants, progress=progress, **overrides)
+        frames.append(t.reset_index().assign(seed=int(s)))
+    return pd.concat(frames, ignore_index=True)

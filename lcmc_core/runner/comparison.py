@@ -124,6 +124,7 @@ class MethodConfig:
     corpus_labels: str = field(default="extracted", metadata={
         "help": "labels of a generated sentence: extracted (the classes its text names) | requested (official)"})
     classifier: TrainConfig = field(default_factory=TrainConfig)
+    taidpt: bool = field(default=True, metadata={"help": "add the TaI-DPT rows (prompt tuning on the same corpus)"})
     difficult: str = field(default="negative", metadata={"help": "VOC difficult labels: negative | ignore"})
     f1_threshold: float | None = field(default=0.0, metadata={"help": "raw-score threshold of CF1/OF1 (null: top-3 only)"})
     n_boot: int = field(default=1000, metadata={"help": "bootstrap resamples of the test images (0: none)"})

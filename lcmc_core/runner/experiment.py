@@ -240,9 +240,70 @@ class Experiment:
     def comparisons(self, progress: bool = True, seeds=None, extra_rows=None, **overrides):
         """:meth:`comparison` for every seed of the run (``n_seeds``), summarised as a :class:`.seeds.SeedComparison`."""
         from .seeds import summarise_seeds
-        seeds = self.params.seeds() if seeds is None else list(seeds)
+        seeds = self.params.seeds if seeds is None else list(seeds)
         results = [self.comparison(progress=progress, seed=s, extra_rows=extra_rows, **overrides) for s in seeds]
         return summarise_seeds(results, n_boot=results[0].config.n_boot, boot_seed=self.params.seed)
+
+    def alt_text_corpus(self, n: int | None = None, seed: int | None = None):
+        """Toy world only: alt-text captions of pretraining scenes with the classes they name (TaI-DPT's kind of data).
+
+        TaI-DPT trained on real captions with the nouns they name; the toy analogue is the toy CLIP's own
+        alt-text of ``n`` pretraining scenes (default: as many as the corpus has sentences), captions that
+        name no class dropped, plus the same prompt augmentation as the CoMC corpus.
+        """
+        from ..text import corpus as corpus_mod
+        from ..text.corpus import make_record
+        if not self.is_toy:
+            raise ValueError(f"alt-text captions exist only in the toy world, not {self.params.dataset!r}")
+        spec = self.toy_spec()
+        n = int(n or min(self.params.corpus_size, spec.n_pretrain))
+        seed = self.params.seed if seed is None else int(seed)
+        scenes = [toyworld.sample_scene(spec.seed, "pretrain", i) for i in range(n)]
+        captions, named = toyworld.split_captions(scenes, seed=spec.seed, epoch=seed,
+                                                  completeness=spec.caption_completeness)
+        records = [make_record(t, sorted(c), self.label_set, "alt-text") for t, c in zip(captions, named) if c]
+        aug = corpus_mod.prompt_augmentation(self.label_set, copies=self.params.method.prompt_copies,
+                                             templates=self.params.method.prompt_templates)
+        return corpus_mod.corpus_from_records(records + aug, self.label_set, origin="toy alt-text captions")
+
+    def taidpt_config(self):
+        """TaI-DPT's configuration: the official one of the dataset (VOC2007 / COCO settings for the toy world)."""
+        from ..method.taidpt import OFFICIAL_PRESETS, TaIDPTConfig
+        d = self.params.dataset
+        return TaIDPTConfig.official(d) if d in OFFICIAL_PRESETS else TaIDPTConfig()
+
+    def taidpt(self, corpus=None, seed: int | None = None, progress: bool = False):
+        """TaI-DPT trained on ``corpus`` (default: this experiment's training corpus of ``seed``), cached."""
+        from ..method.taidpt import fit_taidpt_cached
+        seed = self.params.seed if seed is None else int(seed)
+        corpus = corpus if corpus is not None else self.training_corpus(seed=seed)
+        return fit_taidpt_cached(self.clip(), corpus.texts, corpus.targets, self.label_set.classnames,
+                                 self.taidpt_config(), seed, self.cache, progress=progress)
+
+    def taidpt_rows(self, mapping_ablation: bool = True, alt_text: bool = True, progress: bool = False):
+        """``extra_rows`` for :meth:`comparisons`: TaI-DPT trained on the same corpus (and seed) as CoMC.
+
+        Rows: "TaI-DPT"; with ``mapping_ablation`` "TaI-DPT + CoMC mapping (ablation)" (CoMC's mapping
+        of the image embeddings before TaI-DPT's prompts); in the toy world with ``alt_text``
+        "TaI-DPT on alt-text captions" (its original kind of training data). None when
+        ``method.taidpt`` is false.
+        """
+        if not self.params.method.taidpt:
+            return None
+        def rows(corpus, text_emb, feats, seed):
+            est = self.taidpt(corpus, seed, progress=progress)
+            out = {"TaI-DPT": est.scores(feats.global_, feats.local)["merged"]}
+            if mapping_ablation:
+                from ..runner.comparison import class_prompt_embeddings
+                mem = class_prompt_embeddings(self.clip(), self.label_set, self.cache)
+                m = self.params.method
+                out["TaI-DPT + CoMC mapping (ablation)"] = est.scores(
+                    feats.global_, feats.local, memory=mem, alpha=m.alpha, temperature=m.temperature)["merged"]
+            if alt_text and self.is_toy:
+                est_alt = self.taidpt(self.alt_text_corpus(seed=seed), seed, progress=progress)
+                out["TaI-DPT on alt-text captions"] = est_alt.scores(feats.global_, feats.local)["merged"]
+            return out
+        return rows
 
     def paired_embeddings(self, n: int | None = None) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
         """Matched (image, text) embedding pairs for gap measures: toy held-out image/caption pairs,

@@ -95,7 +95,8 @@ class Params:
         "open_clip model name (RN50-quickgelu for the paper's setting)"))
     clip_pretrained: str = field(default="toy", metadata=_help(
         "open_clip tag (openai) or weight file; 'toy' = the toy CLIP trained here"))
-    toy_size: str = field(default="toy", metadata=_help("sizes of the toy world and toy CLIPs", choices=("toy", "smoke")))
+    toy_size: str = field(default="toy", metadata=_help("sizes of the toy world and toy CLIPs",
+                                                        choices=("toy", "smoke", "study")))
     toy_variant: str = field(default="clip-like-gap", metadata=_help("toy CLIP used downstream",
                                                                      choices=("clip-like-gap", "mid-gap", "small-gap")))
     corpus_size: int = field(default=20000, metadata=_help("generated training sentences per seed"))
@@ -117,7 +118,7 @@ class Params:
 
     def __post_init__(self):
         check_choice("dataset", self.dataset, DATASETS)
-        check_choice("toy_size", self.toy_size, ("toy", "smoke"))
+        check_choice("toy_size", self.toy_size, ("toy", "smoke", "study"))
         check_choice("toy_variant", self.toy_variant, ("clip-like-gap", "mid-gap", "small-gap"))
         check_choice("corpus_generator", self.corpus_generator, GENERATORS)
         check_choice("missing_images", self.missing_images, ("fail", "skip"))

@@ -20,7 +20,7 @@ import pandas as pd
 
 __all__ = ["wrap_text", "figure_title", "table_caption", "label_names", "toy_clip_metrics_table",
            "pretraining_curves", "generation_outcomes", "generation_summary_table", "example_sentences",
-           "gap_before_after", "ours_and_published", "TOY_CLIP_METRIC_COLUMNS"]
+           "gap_before_after", "ours_and_published", "main_results_summary", "TOY_CLIP_METRIC_COLUMNS"]
 
 #: Columns of :func:`toy_clip_metrics_table`: (column name, key in the report's ``metrics``).
 TOY_CLIP_METRIC_COLUMNS = (
@@ -189,8 +189,9 @@ def gap_before_after(image_emb, text_emb, mapped_emb, paired: bool = True, seed:
 def ours_and_published(table: pd.DataFrame, dataset: str, label: str = "this run") -> pd.DataFrame:
     """This run's mAP (with its bootstrap interval when present) above the published numbers for ``dataset``.
 
-    Columns: ``mAP (%)``, ``CI low``, ``CI high`` (this run only), ``kind`` and ``source``
-    (``label`` for this run; the paper and table for published rows). A dataset without published
+    Columns: ``mAP (%)``, ``CI low``, ``CI high`` (this run only), ``kind``, ``source``
+    (``label`` for this run; the paper and table for published rows) and, for published rows, the
+    row of this run that follows the same protocol. A dataset without published
     numbers (the toy world) gives this run's rows only.
     """
     from .published import published_table
@@ -205,7 +206,66 @@ def ours_and_published(table: pd.DataFrame, dataset: str, label: str = "this run
         out = ours
     else:
         pub = pd.DataFrame({"mAP (%)": pub["published mAP"], "CI low": np.nan, "CI high": np.nan,
-                            "kind": "published: " + pub["kind"], "source": pub["source"]}, index=pub.index)
+                            "kind": "published: " + pub["kind"], "source": pub["source"],
+                            "our row (same protocol)": pub["our row (same protocol)"]}, index=pub.index)
+        ours["our row (same protocol)"] = ""
         out = pd.concat([ours, pub])
     out.index.name = "method"
     return out
+
+
+def _paired_sentence(sc, other: str, what: str) -> str | None:
+    """One sentence from the paired difference "CoMC (full) - other", or None if that row is absent."""
+    key = f"CoMC (full) - {other}"
+    if key not in sc.paired.index or "CI low" not in sc.paired:
+        return None
+    r = sc.paired.loc[key]
+    if r["CI low"] > 0:
+        verdict = f"CoMC is higher than {what}"
+    elif r["CI high"] < 0:
+        verdict = f"CoMC is lower than {what}"
+    else:
+        verdict = f"CoMC is not distinguishable from {what}"
+    return (f"{verdict}: {r['difference']:+.1f} points, paired 95% interval [{r['CI low']:+.1f}, "
+            f"{r['CI high']:+.1f}], std {r['std over seeds']:.1f} over {int(r['seeds'])} seeds.")
+
+
+def main_results_summary(sc, note: str = "") -> str:
+    """What the main table shows, as markdown generated from it: only what the paired intervals support."""
+    from .seeds import MAPPING_GAIN
+    t = sc.table
+    zs = [m for m in t.index if m.startswith("zero-shot CLIP")]
+    lines = [f"**What the table shows** ({len(sc.seeds)} seeds, {len(sc.first.labels)} test images"
+             + (f"; {note}" if note else "") + "):", ""]
+    if "CoMC (full)" in t.index:
+        c = t.loc["CoMC (full)"]
+        lines.append(f"- CoMC (full) reaches {c['mAP']:.1f} ± {c['mAP std']:.1f} mAP (mean ± std over seeds).")
+    if zs:
+        best = t.loc[zs, "mAP"].idxmax()
+        lines.append(f"- The best zero-shot protocol is *{best}* at {t.loc[best, 'mAP']:.1f}; "
+                     + (_paired_sentence(sc, best, "it") or ""))
+    like = "zero-shot on CoMC's features [no-pos pool + local max]"
+    s = _paired_sentence(sc, like, "zero-shot on exactly its features")
+    if s:
+        lines.append(f"- Like for like, {s[0].lower() + s[1:]}")
+    if MAPPING_GAIN in sc.paired.index and "CI low" in sc.paired:
+        r = sc.paired.loc[MAPPING_GAIN]
+        supported = ("the mapping helps" if r["CI low"] > 0 else "the mapping hurts" if r["CI high"] < 0
+                     else "the mapping's effect is not distinguishable from zero")
+        lines.append(f"- The mapping adds {r['difference']:+.1f} points [{r['CI low']:+.1f}, {r['CI high']:+.1f}] "
+                     f"over the same classifier without it: {supported}.")
+    for other, what in (("text classifier + DeCap projection (alpha 0), global+local", "DeCap's projection (alpha 0)"),
+                        ("text classifier + C3 mean shift, global+local", "C3's mean shift"),
+                        ("CoMC + SPARC score standardisation", "CoMC with SPARC's standardisation"),
+                        ("TaI-DPT", "TaI-DPT on the same corpus")):
+        s = _paired_sentence(sc, other, what)
+        if s:
+            lines.append(f"- {s}")
+    off = "CoMC, official protocol (selects epoch on test images)"
+    if off in sc.paired.index and "CI low" in sc.paired:
+        r = sc.paired.loc[f"CoMC (full) - {off}"] if f"CoMC (full) - {off}" in sc.paired.index else None
+        if r is not None:
+            lines.append(f"- Choosing the epoch on test images (the official protocol) is worth {-r['difference']:+.1f} "
+                         f"points [{-r['CI high']:+.1f}, {-r['CI low']:+.1f}] here; it uses test labels, so it is "
+                         "shown for reference only.")
+    return "\n".join(lines)
