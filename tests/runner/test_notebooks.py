@@ -20,7 +20,8 @@ from lcmc_core.runner.experiment import Experiment
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = ROOT / "notebooks"
 NOTEBOOKS = ["00_toy_world", "01_corpus_generation", "02_classifier_training", "03_modality_gap",
-             "04_mapping_ablations", "05_main_results"]
+             "04_mapping_ablations", "05_main_results", "06_gap_study"]
+SMOKE_RUNS = NOTEBOOKS[:-1]     # 06 runs with the study profile only
 ALLOWED_IMPORTS = {"lcmc_core", "numpy", "pandas", "matplotlib", "seaborn", "pathlib", "json"}
 
 # What each notebook must write under the results folder (smoke profile), besides its executed copy.
@@ -33,17 +34,18 @@ EXPECTED = {
                              "figures/01_labels_per_sentence.png", "figures/01_cooccurrence.png",
                              "tables/01_generation_summary.csv", "tables/01_example_sentences.csv",
                              "tables/01_label_statistics.csv"],
-    "02_classifier_training": ["figures/02_training_curves.png", "figures/02_noise_sweep.png",
-                               "tables/02_heldout_text_map.csv", "tables/02_noise_sweep.csv"],
+    "02_classifier_training": ["figures/02_training_curves.png", "figures/02_learner_curves.png",
+                               "tables/02_heldout_text_map.csv", "tables/02_text_vs_image_map.csv"],
     "03_modality_gap": ["figures/03_pca_before_after.png", "figures/03_cosine_histograms.png",
                         "tables/03_gap_report.csv", "tables/03_gap_test_vs_corpus.csv"],
     "04_mapping_ablations": ["figures/04_mapping_heatmap.png", "figures/04_ablations.png",
                              "figures/04_gap_vs_mapping_gain.png", "tables/04_mapping_sweep.csv",
                              "tables/04_memory.csv", "tables/04_branches.csv", "tables/04_noise.csv",
-                             "tables/04_corpus_size.csv", "tables/04_losses.csv",
+                             "tables/04_corpus_size.csv", "tables/04_losses.csv", "tables/04_corpus_labels.csv",
                              "tables/04_gap_vs_mapping_gain.csv"],
     "05_main_results": ["figures/05_main_results.png", "figures/05_per_class_ap.png",
-                        "tables/05_main_results.csv", "tables/05_per_class_ap.csv"],
+                        "tables/05_main_results.csv", "tables/05_per_class_ap.csv",
+                        "tables/05_main_results_per_seed.csv", "tables/05_paired_differences.csv"],
 }
 TOY_CLIP_KEYS = ("i2t_recall@1", "i2t_recall@5", "t2i_recall@1", "t2i_recall@5", "zero_shot_map", "modality_gap")
 
@@ -70,7 +72,7 @@ def _assigned(source: str) -> dict:
 
 # --------------------------------------------------------------------------------------------- static
 
-def test_the_six_numbered_notebooks_exist():
+def test_the_numbered_notebooks_exist():
     assert sorted(p.stem for p in NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb")) == NOTEBOOKS
 
 
@@ -137,16 +139,18 @@ def test_the_smoke_main_table_equals_the_librarys_comparison(smoke_run):
     out, manifest = smoke_run
     params = manifest["notebooks"]["05_main_results"]["parameters"]
     exp = Experiment.from_notebook("smoke", str(out), params)
-    table = exp.comparison(progress=False).table
+    table = exp.comparisons(progress=False, extra_rows=exp.taidpt_rows()).table
     written = pd.read_csv(out / "tables" / "05_main_results.csv", index_col="method")
-    pd.testing.assert_frame_equal(written, table, check_exact=False, rtol=1e-9, check_names=False)
+    pd.testing.assert_frame_equal(written, table, check_exact=False, rtol=1e-9, check_names=False,
+                                  check_dtype=False)
+    assert len(exp.params.seeds) == 2 and (written["seeds"] == 2).all()
 
 
 @pytest.mark.slow
 def test_smoke_profile_runs_every_notebook(smoke_run):
     out, manifest = smoke_run
     assert manifest["status"] == "ok" and manifest["profile"] == "smoke"
-    assert sorted(manifest["notebooks"]) == NOTEBOOKS
+    assert sorted(manifest["notebooks"]) == SMOKE_RUNS
     for name, entry in manifest["notebooks"].items():
         assert entry["status"] == "ok", f"{name}: {entry.get('error')}"
         assert (out / "executed" / f"{name}.ipynb").stat().st_size > 0
@@ -154,7 +158,7 @@ def test_smoke_profile_runs_every_notebook(smoke_run):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", NOTEBOOKS)
+@pytest.mark.parametrize("name", SMOKE_RUNS)
 def test_smoke_notebook_writes_its_figures_and_tables(smoke_run, name):
     out, _ = smoke_run
     for rel in EXPECTED[name]:
@@ -184,3 +188,21 @@ def test_toy_clip_metrics_json_has_every_variant(smoke_run):
             value = entry["metrics"][key]
             assert isinstance(value, (int, float)) and math.isfinite(value), f"{variant}: {key} = {value!r}"
         assert 0 <= entry["metrics"]["zero_shot_map"] <= 100 and entry["metrics"]["modality_gap"] >= 0
+
+
+@pytest.mark.slow
+def test_study_profile_runs_notebook_06_at_smoke_size(tmp_path):
+    """The study profile's notebook (toy CLIP seeds x variants) at smoke sizes: every table and its figure."""
+    import pandas as pd
+
+    from lcmc_core.runner.reproduce import reproduce
+
+    out = reproduce("study", out=tmp_path / "study", progress=False,
+                    overrides={"toy_size": "smoke", "n_seeds": 2, "corpus_size": 300, "n_test": 128})
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert sorted(manifest["notebooks"]) == ["06_gap_study"] and manifest["status"] == "ok"
+    per_seed = pd.read_csv(out / "tables" / "06_gap_study_per_seed.csv")
+    assert len(per_seed) == 2 * len(toyclip.VARIANTS) and set(per_seed["seed"]) == {0, 1}
+    summary = pd.read_csv(out / "tables" / "06_gap_study.csv")
+    assert set(summary["variant"]) == set(toyclip.VARIANTS) and (summary["seeds"] == 2).all()
+    assert (out / "figures" / "06_gap_study.png").stat().st_size > 0

@@ -127,3 +127,37 @@ def test_gap_before_after_unpaired_has_no_cosine_rows():
     img, txt = rng.normal(size=(50, 8)) + 2, rng.normal(size=(70, 8)) - 2
     table = tables.gap_before_after(img, txt, img + 0.1, paired=False)
     assert "gap norm" in table.index and not any("cosine (mean)" in i for i in table.index)
+
+
+def test_every_published_number_names_a_row_we_produce():
+    from lcmc_core.runner.comparison import ROWS
+    from lcmc_core.runner.published import PUBLISHED_MAP
+    for method, _, _, _, ours in PUBLISHED_MAP:
+        assert ours is None or ours in ROWS or ours == "TaI-DPT", method
+
+
+def test_main_results_summary_claims_only_what_the_intervals_support():
+    import types
+
+    from lcmc_core.runner import seeds
+    zs = "zero-shot CLIP [published: encode_image, 80 OpenAI templates]"
+    table = pd.DataFrame({"mAP": [80.0, 84.0, 83.0], "mAP std": [0.0, 0.5, 0.4]},
+                         index=[zs, "CoMC (full)", "text classifier, global+local"])
+    paired = pd.DataFrame({"difference": [1.0, 4.0], "std over seeds": [0.3, 0.5], "seeds": [5, 5],
+                           "CI low": [-0.2, 3.0], "CI high": [2.1, 5.0]},
+                          index=[seeds.MAPPING_GAIN, f"CoMC (full) - {zs}"])
+    sc = types.SimpleNamespace(table=table, paired=paired, seeds=[0, 1, 2, 3, 4],
+                               first=types.SimpleNamespace(labels=np.zeros((10, 2))))
+    text = tables.main_results_summary(sc)
+    assert "84.0 ± 0.5" in text
+    assert "CoMC is higher than it: +4.0 points, paired 95% interval [+3.0, +5.0]" in text
+    assert "not distinguishable from zero" in text and "the mapping helps" not in text
+
+
+def test_method_colours_follow_the_row_families():
+    from lcmc_core.runner import figures
+    from lcmc_core.runner.comparison import ROWS
+    assert {figures.method_family(r) for r in ROWS} <= set(figures.FAMILY_COLORS)
+    assert figures.method_color("CoMC (full)") == figures.FAMILY_COLORS["CoMC"]
+    assert figures.method_family("TaI-DPT + CoMC mapping (ablation)") == "TaI-DPT"
+    assert figures.method_family("zero-shot + SPARC score standardisation [published protocol]") == "peer"
