@@ -8,7 +8,7 @@ STAMP := $(VENV)/.lcmc-installed
 export LCMC_CACHE_DIR ?= $(CURDIR)/.cache/lcmc
 PROFILE ?= toy
 
-.PHONY: setup reproduce test test-fast lint benchmark clean-cache
+.PHONY: setup reproduce study test test-fast lint benchmark clean-cache
 
 setup: $(STAMP)
 
@@ -22,6 +22,10 @@ reproduce: $(STAMP)
 	@# toy profiles: build the toy world and toy CLIPs first, printing their metrics and timings
 	$(if $(filter toy smoke,$(PROFILE)),$(PY) -m lcmc_core toy-clips --size $(PROFILE) --out results/$(PROFILE)/tables)
 	$(PY) -m lcmc_core reproduce --profile $(PROFILE) $(if $(ROOT),--root $(ROOT)) $(ARGS)
+
+# the toy CLIP seed study (notebook 06): 3 seeds x 3 toy CLIP variants, about 40 minutes fresh on 2 cores
+study: $(STAMP)
+	$(PY) -m lcmc_core reproduce --profile study $(ARGS)
 
 test: $(STAMP) lint
 	$(PY) -m pytest -q -ra

@@ -20,7 +20,8 @@ import pandas as pd
 
 __all__ = ["wrap_text", "figure_title", "table_caption", "label_names", "toy_clip_metrics_table",
            "pretraining_curves", "generation_outcomes", "generation_summary_table", "example_sentences",
-           "gap_before_after", "ours_and_published", "main_results_summary", "TOY_CLIP_METRIC_COLUMNS"]
+           "gap_before_after", "ours_and_published", "main_results_summary", "text_vs_image_summary",
+           "TOY_CLIP_METRIC_COLUMNS"]
 
 #: Columns of :func:`toy_clip_metrics_table`: (column name, key in the report's ``metrics``).
 TOY_CLIP_METRIC_COLUMNS = (
@@ -269,3 +270,28 @@ def main_results_summary(sc, note: str = "") -> str:
                          f"points [{-r['CI high']:+.1f}, {-r['CI low']:+.1f}] here; it uses test labels, so it is "
                          "shown for reference only.")
     return "\n".join(lines)
+
+
+def text_vs_image_summary(why: pd.DataFrame) -> str:
+    """What :func:`~lcmc_core.runner.ablations.text_map_by_label_count` shows, as markdown generated from it."""
+    texts, images = why.loc["all held-out texts"], why.iloc[-1]
+    groups = why[why.index.str.startswith("texts naming")]
+    col = "mAP over classes present (%)"
+    first, last = groups.iloc[0], groups.iloc[-1]
+    falls = last[col] < first[col] - 1.0
+    lines = [f"**What this shows:** held-out text mAP is {texts[col]:.1f} and the test images' (same classifier, "
+             f"no mapping) {images[col]:.1f}; held-out texts name {texts['labels per item']:.1f} labels on average, test "
+             f"images carry {images['labels per item']:.1f}."]
+    if falls:
+        lines.append(f"Text mAP falls from {first[col]:.1f} ({groups.index[0]}) to {last[col]:.1f} ({groups.index[-1]}): "
+                     "mAP ranks every item against every other for a class, and a sentence naming several classes spreads "
+                     "its embedding over several directions, so its score for each is lower than a single-label "
+                     "sentence's - multi-label texts are hard cases for the cross-item ranking.")
+    else:
+        lines.append(f"Text mAP does not fall with the number of labels named ({first[col]:.1f} for {groups.index[0]}, "
+                     f"{last[col]:.1f} for {groups.index[-1]}), so label count does not explain the difference here.")
+    lines.append(f"Within each item its own labels rank above the others with label-ranking AP "
+                 f"{texts['label-ranking AP (%)']:.1f} on texts and {images['label-ranking AP (%)']:.1f} on images. "
+                 "Texts and images are scored by the same function (mean_average_precision on clean, L2-normalised "
+                 "embeddings, no training noise), so the difference is one of the items scored, not of the evaluation.")
+    return " ".join(lines)

@@ -161,3 +161,14 @@ def test_method_colours_follow_the_row_families():
     assert figures.method_color("CoMC (full)") == figures.FAMILY_COLORS["CoMC"]
     assert figures.method_family("TaI-DPT + CoMC mapping (ablation)") == "TaI-DPT"
     assert figures.method_family("zero-shot + SPARC score standardisation [published protocol]") == "peer"
+
+
+def test_text_vs_image_summary_states_the_trend_it_sees():
+    col = "mAP over classes present (%)"
+    why = pd.DataFrame({"labels per item": [2.0, 1.0, 5.0, 1.6], col: [57.0, 80.0, 40.0, 83.0],
+                        "label-ranking AP (%)": [90.0, 95.0, 85.0, 88.0], "count": [100, 50, 50, 200]},
+                       index=["all held-out texts", "texts naming 1 label(s)", "texts naming 5 label(s)", "test images"])
+    assert "Text mAP falls from 80.0" in tables.text_vs_image_summary(why)
+    flat = why.copy()
+    flat.loc["texts naming 5 label(s)", col] = 80.0
+    assert "does not fall" in tables.text_vs_image_summary(flat)
