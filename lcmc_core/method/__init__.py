@@ -4,4 +4,5 @@
 official training recipe); ``mapping`` (the cross-modal mapping and global + local scoring);
 ``zero_shot`` (zero-shot weights, the text memory); ``metrics`` (mAP, F1, bootstrap);
 ``gap`` (modality-gap measures). Nothing here loads models, reads datasets or writes caches.
+``taidpt`` (TaI-DPT, the prompt-tuning rival: the one module that runs a given CLIP text tower and caches).
 """
