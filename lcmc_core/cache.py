@@ -1,7 +1,9 @@
 """Where lcmc keeps what it can rebuild (toy world, toy CLIPs, features, classifiers), and safe writes there.
 
 The folder is ``$LCMC_CACHE_DIR`` if set, else ``.cache/lcmc`` of the checkout when the package
-runs from one (the folder the Makefile uses too), else ``~/.cache/lcmc``. Every file is written
+runs from one (a source tree with ``pyproject.toml`` beside ``lcmc_core/``: the folder the Makefile
+uses too, ``$(CURDIR)/.cache/lcmc``), else the user's cache folder (``$XDG_CACHE_HOME/lcmc``,
+by default ``~/.cache/lcmc``), as for an installed package. Every file is written
 through :func:`atomic_writer`: to a temporary file with a unique name in the same folder, synced,
 then renamed into place, so a killed job never leaves a half-written entry and two jobs writing
 the same entry never trip over each other's temporary files. :func:`entry_lock` is the lock two
@@ -18,17 +20,38 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-__all__ = ["cache_dir", "default_cache_dir", "atomic_writer", "atomic_write", "save_torch_atomic",
-           "load_torch", "entry_lock"]
+__all__ = ["cache_dir", "default_cache_dir", "source_checkout", "user_cache_dir", "atomic_writer", "atomic_write",
+           "save_torch_atomic", "load_torch", "entry_lock"]
 
 _CHECKOUT = Path(__file__).resolve().parents[1]
 
 
+def source_checkout(folder: Path | None = None) -> Path | None:
+    """The source tree the package runs from (``pyproject.toml`` naming lcmc_core beside ``lcmc_core/``), else None.
+
+    An installed package (``site-packages/lcmc_core``) has no ``pyproject.toml`` beside it.
+    """
+    folder = _CHECKOUT if folder is None else Path(folder)
+    project = folder / "pyproject.toml"
+    if not (project.is_file() and (folder / "lcmc_core" / "__init__.py").is_file()):
+        return None
+    try:
+        text = project.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    return folder if "lcmc_core" in text else None
+
+
+def user_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/lcmc`` (``~/.cache/lcmc`` when unset): where an installed package keeps its cache."""
+    base = os.environ.get("XDG_CACHE_HOME") or ""
+    return (Path(base).expanduser() if os.path.isabs(os.path.expanduser(base)) else Path.home() / ".cache") / "lcmc"
+
+
 def default_cache_dir() -> Path:
-    """``.cache/lcmc`` of the checkout holding the package (when it is one), else ``~/.cache/lcmc``."""
-    if (_CHECKOUT / "pyproject.toml").is_file() and (_CHECKOUT / "lcmc_core").is_dir():
-        return _CHECKOUT / ".cache" / "lcmc"
-    return Path.home() / ".cache" / "lcmc"
+    """``<checkout>/.cache/lcmc`` when the package runs from a checkout (as the Makefile), else :func:`user_cache_dir`."""
+    checkout = source_checkout()
+    return checkout / ".cache" / "lcmc" if checkout is not None else user_cache_dir()
 
 
 def cache_dir(path=None) -> Path:
