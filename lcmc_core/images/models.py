@@ -111,16 +111,38 @@ def _hub_offline():
         constants.HF_HUB_OFFLINE = old
 
 
+class _DropRandomInit(logging.Filter):
+    """Drops open_clip's "No pretrained weights loaded ... Model initialized randomly." record, nothing else."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno == logging.WARNING and "initialized randomly" in str(record.msg))
+
+
 @contextlib.contextmanager
-def _quiet_open_clip():
-    """Silence open_clip's log lines about random initialisation (we load weights ourselves or want none)."""
-    logger = logging.getLogger()
-    old = logger.level
-    logger.setLevel(max(old, logging.ERROR))
+def _open_clip_logging(random_init: bool = False):
+    """Around calls into open_clip: leave the process's logging as it was, and with ``random_init`` drop
+    open_clip's warning that the model is initialised randomly (intended: we load the weights ourselves,
+    or want none), and only that record.
+
+    open_clip logs with ``logging.info``/``logging.warning`` on the root logger, and each such call
+    installs a stderr handler there (``logging.basicConfig``) when the root logger has none, which
+    would change how every later warning of the process (or notebook kernel) prints. A temporary
+    ``NullHandler`` prevents that, so no logging configuration outlives the block.
+    """
+    root = logging.getLogger()
+    drop = _DropRandomInit() if random_init else None
+    placeholder = logging.NullHandler() if not root.handlers else None
+    if placeholder is not None:
+        root.addHandler(placeholder)
+    if drop is not None:
+        root.addFilter(drop)
     try:
         yield
     finally:
-        logger.setLevel(old)
+        if drop is not None:
+            root.removeFilter(drop)
+        if placeholder is not None:
+            root.removeHandler(placeholder)
 
 
 def _how_to_provide(name: str, pretrained: str | None) -> str:
@@ -242,7 +264,7 @@ def _explain_state_dict_failure(name: str, path: str, kwargs: dict) -> str | Non
     from open_clip.factory import load_state_dict
     try:
         state_dict = load_state_dict(path, weights_only=True)
-        with _quiet_open_clip():
+        with _open_clip_logging(random_init=True):
             model = open_clip.create_model(name, pretrained=None, **{k: v for k, v in kwargs.items()
                                                                      if k == "force_quick_gelu"})
     except Exception:
@@ -316,7 +338,7 @@ def load_clip(name: str = "RN50-quickgelu", pretrained: str | None = "openai", d
         with warnings.catch_warnings():
             # open_clip only warns on an activation mismatch; after the checks above one is a bug
             warnings.filterwarnings("error", message=".*QuickGELU mismatch.*")
-            with _quiet_open_clip() if weights_arg is None else contextlib.nullcontext():
+            with _open_clip_logging(random_init=weights_arg is None):
                 return open_clip.create_model_and_transforms(
                     name, pretrained=weights_arg, device=device, precision=precision, cache_dir=hf_cache_dir,
                     **kwargs)
@@ -344,7 +366,8 @@ def load_clip(name: str = "RN50-quickgelu", pretrained: str | None = "openai", d
     if state_dict is not None:
         _load_into(model, state_dict, name, Path(pretrained))
     model.eval()
-    tokenizer = open_clip.get_tokenizer(name)
+    with _open_clip_logging():
+        tokenizer = open_clip.get_tokenizer(name)
     return LoadedCLIP(model=model, preprocess=preprocess, tokenizer=tokenizer, name=name,
                       pretrained=pretrained, device=device, quick_gelu=bool(build_quick), weights_format=fmt)
 
