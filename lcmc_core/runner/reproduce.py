@@ -5,9 +5,10 @@ The notebooks ``notebooks/NN_*.ipynb`` run in number order with papermill, each 
 Everything goes to ``results/<profile>/`` (or ``--out``)::
 
     executed/NN_name.ipynb   the executed notebook (with its outputs, or the traceback)
-    executed/NN_name.html    the same, exported to HTML
+    executed/NN_name.html    the same, exported to HTML (nbconvert's compact ``basic`` template; figures embedded)
     figures/, tables/        written by the notebooks (lcmc_core.runner.report), given out_dir
-    manifest.json            what ran, with what, where, how long, and how it ended
+    manifest.json            what ran, with what, where, how long, how it ended, and what each notebook saved
+    README.md                every figure (thumbnail, caption, the cell that made it) and table, in reading order
 
 Notebooks run with their own folder as working directory (as in Jupyter) and the kernel given by
 ``kernel_name`` (default ``python3``, the environment's own kernel). A failing notebook stops the
@@ -21,6 +22,18 @@ Ctrl-C and SIGTERM stop the run and mark it ``interrupted`` / ``stopped`` in the
 The manifest holds no environment variables at all; values of secret-looking environment
 variables (``OPENAI_API_KEY``, ``HF_TOKEN``, ...) are additionally redacted from the manifest and
 from the executed notebooks and their HTML, should a notebook ever print one.
+
+No machine path is written either: the manifest, the executed notebooks (papermill's injected
+``out_dir``, its ``input_path``/``output_path`` metadata, printed paths, tracebacks) and their HTML
+pass through :class:`~lcmc_core.runner.provenance.PathScrubber`, which writes the results folder
+relative to the checkout (``results/toy``; ``$RESULTS_DIR`` when it lies elsewhere), paths in the
+checkout relative to it, the dataset folder (``data_root``) as ``$DATA_ROOT``, and the cache,
+Python, temporary and home folders as ``$LCMC_CACHE_DIR``, ``$PYTHON_PREFIX``, ``$TMPDIR``, ``~``.
+The notebooks themselves still run with the real paths; the console messages keep them too.
+
+Kernels are started over IPC sockets where the platform has them (no unencrypted TCP port, and no
+warning about one), and with :data:`KERNEL_SETUP` (pandas shows 3 decimals), which the manifest
+and each executed notebook's metadata (``metadata.lcmc``) record.
 """
 from __future__ import annotations
 
@@ -29,8 +42,10 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import signal
 import sys
+import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -39,14 +54,21 @@ from typing import Any
 from ..cache import atomic_write
 from ..errors import ConfigError, LcmcError
 from ..secrets import redact_file, secret_env_values
+from . import provenance as prov
 from .profiles import NOTEBOOK_PARAMETERS, Profile, load_profile, notebook_number, resolve
 from .provenance import git_info, now, package_versions, read_manifest, relative, system_info, write_manifest
+from .report import NOTEBOOK_ENV, read_output_records, results_readme
 
-__all__ = ["NotebookFailed", "RunStopped", "reproduce", "discover_notebooks", "select_notebooks",
-           "default_notebooks_dir", "plan", "format_plan", "check_dataset", "MANIFEST_NAME", "STATUS_DIR"]
+__all__ = ["NotebookFailed", "RunStopped", "reproduce", "write_readme", "discover_notebooks", "select_notebooks",
+           "default_notebooks_dir", "plan", "format_plan", "check_dataset", "MANIFEST_NAME", "README_NAME", "STATUS_DIR",
+           "KERNEL_SETUP"]
 
 MANIFEST_NAME = "manifest.json"
-MANIFEST_VERSION = 2
+README_NAME = "README.md"
+#: 3: notebook entries record their title, figures, tables and data files; paths are scrubbed; kernel setup
+MANIFEST_VERSION = 3
+#: Run in every kernel before the first cell (IPython's ``exec_lines``): DataFrames display rounded.
+KERNEL_SETUP = ("import pandas as _lcmc_pd; _lcmc_pd.set_option('display.precision', 3); del _lcmc_pd",)
 #: Folder (under the results folder) where notebooks leave their own status (see report.report_status).
 STATUS_DIR = "status"
 _NOTEBOOK = re.compile(r"^(\d{2})_[^/]+\.ipynb$")
@@ -235,10 +257,16 @@ def _check_kernel(kernel_name: str) -> None:
 
 
 def _export_html(ipynb: Path) -> Path | None:
+    """``NN_name.html`` beside the executed copy: nbconvert's ``basic`` template (no Jupyter CSS), no prompts.
+
+    The ``lab`` template repeats ~280 kB of CSS in every page; ``basic`` writes the cells only, in
+    :func:`_html_page`'s few lines of style. Figures stay embedded (base64 PNG), so a page stands alone.
+    """
     from nbconvert import HTMLExporter
     html = ipynb.with_suffix(".html")
     try:
-        body, _ = HTMLExporter(template_name="basic").from_filename(str(ipynb))
+        exporter = HTMLExporter(template_name="basic", exclude_input_prompt=True, exclude_output_prompt=True)
+        body, _ = exporter.from_filename(str(ipynb))
     except Exception as exc:
         print(f"  warning: HTML export of {ipynb.name} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return None
@@ -252,7 +280,7 @@ def _html_page(title: str, body: str) -> str:
             "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;line-height:1.45}"
             "pre{background:#f6f8fa;padding:.6em;overflow-x:auto}img{max-width:100%}"
             "table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:.2em .5em}"
-            ".jp-InputArea-prompt,.jp-OutputArea-prompt{display:none}</style></head><body>\n"
+            ".prompt{display:none}</style></head><body>\n"
             + body + "\n</body></html>\n")
 
 
@@ -313,6 +341,72 @@ def _sigterm_raises():
         signal.signal(signal.SIGTERM, old)
 
 
+def _kernel_options(ipc_dir: str | None) -> dict[str, Any]:
+    """papermill/nbclient options for a kernel: :data:`KERNEL_SETUP`, and IPC sockets in ``ipc_dir`` if given.
+
+    Each kernel gets its own socket name in the run's private folder: jupyter_client's default
+    (``kernel-ipc-N`` in the working directory) would let two runs in one folder pick the same sockets.
+    """
+    import uuid
+
+    from traitlets.config import Config
+
+    config = Config()
+    if ipc_dir is not None:
+        config.KernelManager.transport = "ipc"
+        config.KernelManager.ip = os.path.join(ipc_dir, uuid.uuid4().hex[:8])
+    return {"config": config, "extra_arguments": [f"--InteractiveShellApp.exec_lines={line}" for line in KERNEL_SETUP]}
+
+
+def _notebook_title(nb: Path) -> str:
+    """The first Markdown heading of a notebook, without its leading number (``Main results``), or ""."""
+    import nbformat
+    try:
+        cells = nbformat.read(str(nb), as_version=4).cells
+    except Exception:
+        return ""
+    for cell in cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                if line.startswith("#"):
+                    title = line.lstrip("#").strip()
+                    return re.sub(r"^\d{2}\s*[·:.\-–—]\s*", "", title)
+            return ""
+    return ""
+
+
+def _finish_executed(executed: Path, secrets: Sequence[str], scrubber: prov.PathScrubber, setup: Mapping[str, Any]) -> None:
+    """Redact secrets and machine paths from the executed copy and note the kernel setup in its metadata."""
+    import nbformat
+
+    redact_file(executed, secrets)
+    with contextlib.suppress(Exception):
+        nb = nbformat.read(str(executed), as_version=4)
+        nb.metadata["lcmc"] = dict(setup)
+        nbformat.write(nb, str(executed))
+    scrubber.scrub_file(executed)
+
+
+def _outputs(out_dir: Path, nb: Path) -> dict[str, list[dict]]:
+    """What the notebook saved (report's records), each with the index of the cell that saved it in ``nb``."""
+    import nbformat
+
+    records = read_output_records(out_dir, nb.stem)
+    try:
+        sources = [c.source.strip() if c.cell_type == "code" else None
+                   for c in nbformat.read(str(nb), as_version=4).cells]
+    except Exception:
+        sources = []
+    out: dict[str, list[dict]] = {"figures": [], "tables": [], "data": []}
+    kind_key = {"figure": "figures", "table": "tables", "json": "data"}
+    for rec in records:
+        source = (rec.pop("cell_source", None) or "").strip()
+        rec.pop("notebook", None)
+        rec["cell"] = sources.index(source) if source and source in sources else None
+        out[kind_key.get(rec.pop("kind"), "data")].append(rec)
+    return out
+
+
 def _papermill_values(values: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if not k.startswith("_")}
 
@@ -344,14 +438,25 @@ def reproduce(profile: str | os.PathLike | Profile, only: Iterable[str | int] | 
     (out_dir / STATUS_DIR).mkdir(exist_ok=True)
     manifest_path = out_dir / MANIFEST_NAME
     secrets = secret_env_values()
-    checkout = nb_folder.parent
+    checkout = prov.git_toplevel(nb_folder) or nb_folder.parent
+    from ..cache import default_cache_dir
+    data_roots = {v["_params"].data_root for v in values.values() if getattr(v.get("_params"), "data_root", "")}
+    scrubber = prov.PathScrubber(out_dir=out_dir, checkouts=[checkout, prov.package_checkout()],
+                                 cache=os.environ.get("LCMC_CACHE_DIR") or default_cache_dir(),
+                                 extra={r: "$DATA_ROOT" for r in data_roots})
+    ipc_dir = tempfile.mkdtemp(prefix="lcmc-kernels-") if os.name == "posix" else None  # short: socket paths < 108
+    kernel_setup = {"exec_lines": list(KERNEL_SETUP), "transport": "ipc" if ipc_dir else "tcp"}
+
+    def save() -> None:
+        write_manifest(manifest_path, manifest, scrubber)
 
     previous = read_manifest(manifest_path)
     entries: dict[str, Any] = {}
     if only and previous and previous.get("profile") == prof.name and isinstance(previous.get("notebooks"), dict):
         entries = {k: v for k, v in previous["notebooks"].items() if k not in {p.stem for p in selected}}
     for p in selected:
-        entries[p.stem] = {"status": "pending", "parameters": values[p]["params"]}
+        entries[p.stem] = {"status": "pending", "title": _notebook_title(p), "notebook": relative(p, checkout),
+                           "parameters": values[p]["params"]}
     entries = dict(sorted(entries.items()))
 
     git = git_info(nb_folder, exclude=out_dir)
@@ -374,8 +479,9 @@ def reproduce(profile: str | os.PathLike | Profile, only: Iterable[str | int] | 
         "packages": package_versions(),
         "system": system_info(),
         "kernel": kernel,
+        "kernel_setup": kernel_setup,
     }
-    write_manifest(manifest_path, manifest)
+    save()
     if progress:
         print(f"reproduce --profile {prof.name}: {len(selected)} notebook(s) -> {out_dir}", flush=True)
         if dataset_info and dataset_info["skipped_images"]:
@@ -394,31 +500,34 @@ def reproduce(profile: str | os.PathLike | Profile, only: Iterable[str | int] | 
         if entry is not None:
             entry.update(status=status, finished=now(), seconds=round(time.perf_counter() - t0, 2))
         if executed is not None:
-            redact_file(executed, secrets)
+            _finish_executed(executed, secrets, scrubber, kernel_setup)
         manifest.update(status=status, finished=now(), seconds=round(time.perf_counter() - t_run, 2))
-        write_manifest(manifest_path, manifest)
+        save()
 
     with _sigterm_raises():
         try:
             for i, nb in enumerate(selected, 1):
                 executed = executed_dir / nb.name
                 for stale in (executed, executed.with_suffix(".html"),
-                              out_dir / STATUS_DIR / f"{notebook_number(nb)}.json"):
+                              out_dir / STATUS_DIR / f"{notebook_number(nb)}.json",
+                              out_dir / STATUS_DIR / f"{notebook_number(nb)}.outputs.jsonl"):
                     stale.unlink(missing_ok=True)
                 entry = manifest["notebooks"][nb.stem]
                 entry.update(status="running", started=now(), finished=None, seconds=None,
                              executed=relative(executed, out_dir), html=None, git_commit=git.get("commit"),
-                             error=None)
-                write_manifest(manifest_path, manifest)
+                             error=None, figures=[], tables=[], data=[])
+                save()
                 if progress:
                     print(f"[{i}/{len(selected)}] {nb.name} ...", flush=True)
                 t0 = time.perf_counter()
                 current.update(entry=entry, t0=t0, executed=executed)
                 error: dict[str, Any] | None = None
+                previous_env = os.environ.get(NOTEBOOK_ENV)
+                os.environ[NOTEBOOK_ENV] = nb.stem  # the kernel inherits it: report records what it saves
                 try:
                     papermill.execute_notebook(str(nb), str(executed), parameters=_papermill_values(values[nb]),
                                                kernel_name=kernel, progress_bar=progress, log_output=False,
-                                               cwd=str(nb.parent))
+                                               cwd=str(nb.parent), **_kernel_options(ipc_dir))
                 except PapermillExecutionError as exc:
                     error = {"cell_index": exc.cell_index, "exec_count": exc.exec_count, "ename": exc.ename,
                              "evalue": str(exc.evalue)}
@@ -427,12 +536,20 @@ def reproduce(profile: str | os.PathLike | Profile, only: Iterable[str | int] | 
                 except Exception as exc:
                     error = {"cell_index": None, "exec_count": None, "ename": type(exc).__name__,
                              "evalue": str(exc)}
+                finally:
+                    if previous_env is None:
+                        os.environ.pop(NOTEBOOK_ENV, None)
+                    else:
+                        os.environ[NOTEBOOK_ENV] = previous_env
                 seconds = round(time.perf_counter() - t0, 2)
-                redact_file(executed, secrets)
+                if executed.is_file():
+                    _finish_executed(executed, secrets, scrubber, kernel_setup)
                 html = _export_html(executed) if executed.is_file() else None
                 if html is not None:
                     redact_file(html, secrets)
-                entry.update(finished=now(), seconds=seconds, html=relative(html, out_dir) if html else None)
+                    scrubber.scrub_file(html)
+                entry.update(finished=now(), seconds=seconds, html=relative(html, out_dir) if html else None,
+                             **_outputs(out_dir, nb))
                 current.clear()
                 if error is None:
                     status = _read_status(out_dir, nb.stem) or {}
@@ -442,7 +559,7 @@ def reproduce(profile: str | os.PathLike | Profile, only: Iterable[str | int] | 
                     if progress:
                         print(f"[{i}/{len(selected)}] {nb.name}: {entry['status']} in {seconds:.1f}s"
                               + (f" ({status['note']})" if status.get("note") else ""), flush=True)
-                    write_manifest(manifest_path, manifest)
+                    save()
                     continue
                 notebook_cell, source = _locate_failure(executed, nb, error["exec_count"])
                 error["notebook_cell"] = notebook_cell
@@ -464,14 +581,38 @@ def reproduce(profile: str | os.PathLike | Profile, only: Iterable[str | int] | 
         except RunStopped:
             close("stopped")
             raise
+        finally:
+            if ipc_dir is not None:
+                shutil.rmtree(ipc_dir, ignore_errors=True)
 
     statuses = [manifest["notebooks"][p.stem]["status"] for p in selected]
     overall = "failed" if failure else ("incomplete" if "incomplete" in statuses else "ok")
     manifest.update(status=overall, finished=now(), seconds=round(time.perf_counter() - t_run, 2))
-    write_manifest(manifest_path, manifest)
+    save()
+    write_readme(out_dir, scrubber, checkout)
     if failure is not None:
         raise failure
     if progress:
         print(f"reproduce --profile {prof.name}: {overall} in {manifest['seconds']:.1f}s; manifest {manifest_path}",
               flush=True)
     return out_dir
+
+
+def write_readme(out_dir: str | os.PathLike, scrubber: prov.PathScrubber | None = None,
+                 checkout: str | os.PathLike | None = None) -> Path | None:
+    """Write ``<out_dir>/README.md`` from the folder's manifest (:func:`lcmc_core.runner.report.results_readme`).
+
+    ``checkout``: the checkout holding the notebooks; when the results folder lies inside it, the
+    README links to the source notebooks.
+    """
+    out_dir = Path(out_dir)
+    manifest = read_manifest(out_dir / MANIFEST_NAME)
+    if manifest is None:
+        return None
+    link = None
+    if checkout is not None and prov.is_within(out_dir, Path(checkout)):
+        link = Path(os.path.relpath(Path(checkout).resolve(), out_dir.resolve())).as_posix()
+    text = results_readme(manifest, checkout=link)
+    path = out_dir / README_NAME
+    atomic_write(path, scrubber.scrub(text) if scrubber is not None else text)
+    return path

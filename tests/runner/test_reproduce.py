@@ -233,3 +233,132 @@ def test_notebooks_must_declare_the_injected_parameters(tmp_path):
     nbformat.write(nb, str(folder / "01_x.ipynb"))
     with pytest.raises(ConfigError, match="01_x.ipynb: its `parameters` cell must declare .*missing: params"):
         rp.reproduce(_profile(tmp_path, ""), out=tmp_path / "out", notebooks_dir=folder, progress=False)
+
+
+# --------------------------------------------------------------------------- no machine path anywhere
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _machine_paths(*extra: Path) -> list[bytes]:
+    """This machine's absolute paths that no produced file may hold: the checkout, the temp and cache folders."""
+    import tempfile
+    paths = {str(REPO), str(REPO.resolve()), tempfile.gettempdir() + os.sep, os.environ["LCMC_CACHE_DIR"],
+             *(str(p) for p in extra)}
+    return sorted({p.encode() for p in paths if len(Path(p).parts) > 1})
+
+
+def _assert_no_machine_path(out: Path, *extra: Path) -> None:
+    forbidden = _machine_paths(*extra)
+    files = _files(out)
+    assert files
+    for path in files:
+        data = path.read_bytes()
+        for p in forbidden:
+            assert p not in data, f"{path.relative_to(out)} holds the machine path {p.decode()}"
+
+
+@pytest.mark.slow
+def test_no_machine_path_in_any_produced_file(runs, tmp_path_factory):
+    """Manifest, executed notebooks (papermill's out_dir and metadata, the traceback of 02) and HTML."""
+    _assert_no_machine_path(runs["out"], tmp_path_factory.getbasetemp())
+    m = runs["manifest"]
+    assert m["notebooks"]["01_params"]["parameters"] and m["profile_file"].startswith("$TMPDIR/")
+    executed = json.loads((runs["out"] / "executed" / "01_params.ipynb").read_text())
+    assert executed["metadata"]["papermill"]["input_path"] == "tests/notebooks/01_params.ipynb"
+    assert executed["metadata"]["papermill"]["parameters"]["out_dir"] == "$RESULTS_DIR"
+
+
+PATHS_NOTEBOOK = '''import os, sys, traceback
+from pathlib import Path
+import pandas as pd
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import lcmc_core
+from lcmc_core.runner import report
+print("cwd", Path.cwd())
+print("out_dir", out_dir, report.results_dir(out_dir))
+print("cache", os.environ["LCMC_CACHE_DIR"])
+print("package", lcmc_core.__file__, "python", sys.executable, "stdlib", os.__file__)
+print("precision", pd.get_option("display.precision"))
+try:
+    report.save_json({}, "a/b", out_dir)
+except ValueError:
+    traceback.print_exc()'''
+
+
+@pytest.fixture(scope="module")
+def path_run(tmp_path_factory):
+    """Notebooks outside any git checkout that print every kind of path, save outputs, then fail in a library call."""
+    import nbformat
+
+    tmp = tmp_path_factory.mktemp("paths")
+    folder = tmp / "nbs"
+    folder.mkdir()
+    cells = [("markdown", "# 01 · Paths and outputs"),
+             ("params", 'profile = ""\nout_dir = ""\nparams = {}'),
+             ("code", PATHS_NOTEBOOK),
+             ("code", 'fig, ax = plt.subplots()\nax.plot([0, 1], [1, 0])\nax.set(title="t", xlabel="x", ylabel="y")\n'
+                      'report.save_figure(fig, "curve", out_dir, caption="A falling line")\n'
+                      'report.save_table(pd.DataFrame({"tau": [0.003, 0.01], "mAP": [80.04, 81.26]}), "sweep", out_dir,'
+                      ' caption="A sweep")'),
+             ("code", 'report.save_figure(plt.figure(), "bare", out_dir)')]
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    for kind, source in cells:
+        if kind == "markdown":
+            nb.cells.append(nbformat.v4.new_markdown_cell(source))
+        else:
+            cell = nbformat.v4.new_code_cell(source)
+            if kind == "params":
+                cell.metadata["tags"] = ["parameters"]
+            nb.cells.append(cell)
+    nbformat.write(nb, str(folder / "01_paths.ipynb"))
+    out = tmp / "results"
+    with pytest.raises(rp.NotebookFailed) as failed:
+        rp.reproduce(_profile(tmp, ""), out=out, notebooks_dir=folder, progress=False)
+    return {"out": out, "tmp": tmp, "error": failed.value,
+            "executed": (out / "executed" / "01_paths.ipynb").read_text(),
+            "manifest": json.loads((out / "manifest.json").read_text())}
+
+
+@pytest.mark.slow
+def test_printed_paths_and_tracebacks_are_scrubbed(path_run):
+    _assert_no_machine_path(path_run["out"], path_run["tmp"], Path.home() / ".cache")
+    text = path_run["executed"]
+    # outside any git checkout, the notebooks' parent folder stands for the checkout
+    assert "cwd nbs" in text and "out_dir results results" in text
+    assert "cache $LCMC_CACHE_DIR" in text
+    assert "package lcmc_core/__init__.py" in text and "lcmc_core/runner/report.py" in text, "the traceback"
+    assert "stdlib $PYTHON_" in text
+    assert "the figure has no title, caption or axis label" in text
+    assert str(path_run["tmp"]) in str(path_run["error"]), "the error message on the console keeps real paths"
+
+
+@pytest.mark.slow
+def test_kernels_show_rounded_frames_and_the_manifest_records_outputs_and_cells(path_run):
+    m = path_run["manifest"]
+    assert "precision 3" in path_run["executed"]
+    assert m["kernel_setup"]["exec_lines"] == list(rp.KERNEL_SETUP)
+    assert json.loads(path_run["executed"])["metadata"]["lcmc"]["exec_lines"] == list(rp.KERNEL_SETUP)
+    entry = m["notebooks"]["01_paths"]
+    assert entry["title"] == "Paths and outputs" and entry["status"] == "failed"
+    (figure,) = entry["figures"]
+    assert figure["name"] == "curve" and figure["cell"] == 3 and figure["caption"] == "A falling line"
+    assert figure["has_title"] and figure["has_labels"] and figure["axes"][0]["xlabel"] == "x"
+    (table,) = entry["tables"]
+    assert table["name"] == "sweep" and table["cell"] == 3 and table["caption"] == "A sweep"
+    assert "tau" in (path_run["out"] / "tables" / "sweep.md").read_text()
+    readme = (path_run["out"] / "README.md").read_text()
+    assert '<img src="figures/curve.png" width="320"' in readme and "A falling line" in readme
+    assert "Made by cell 3 of `01_paths.ipynb`" in readme and "[sweep](tables/sweep.md)" in readme
+
+
+@pytest.mark.slow
+def test_the_run_writes_a_readme_from_its_manifest(runs):
+    readme = (runs["out"] / "README.md").read_text()
+    assert "[values](tables/values.md)" in readme and "figures/line.png" in readme
+    entry = runs["manifest"]["notebooks"]["01_params"]
+    assert [f["name"] for f in entry["figures"]] == ["line"] and [t["name"] for t in entry["tables"]] == ["values"]
+    assert [d["name"] for d in entry["data"]] == ["params"]
