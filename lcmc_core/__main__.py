@@ -1,6 +1,7 @@
-"""The command line: ``python -m lcmc_core reproduce | toy-clips | generate-corpus`` (``--help`` on each).
+"""The command line: ``python -m lcmc_core reproduce | verify | toy-clips | generate-corpus`` (``--help`` on each).
 
-``reproduce`` reruns the numbered notebooks for a profile into ``results/<profile>/``; ``toy-clips``
+``reproduce`` reruns the numbered notebooks for a profile into ``results/<profile>/``; ``verify``
+compares a rerun's tables with the committed ones (exit 1 when a cell differs); ``toy-clips``
 builds the toy world and every toy CLIP variant and writes their metrics; ``generate-corpus`` writes
 (or resumes) a training corpus with a sentence generator. Every error a user can cause (bad
 parameters, missing files, an unusable dataset or endpoint) is printed as one ``error:`` line with
@@ -69,6 +70,16 @@ def _run_reproduce(args) -> int:
     return 0
 
 
+def _run_verify(args) -> int:
+    from .runner.verify import TOLERANCE, Tolerance, format_report, verify
+
+    tol = Tolerance(rel=TOLERANCE.rel if args.rel_tol is None else args.rel_tol,
+                    abs=TOLERANCE.abs if args.abs_tol is None else args.abs_tol)
+    report = verify(args.profile, out=args.out, reference=args.reference, tolerance=tol, revision=args.revision)
+    print(format_report(report, max_per_file=args.max_lines))
+    return 0 if report.ok else 1
+
+
 def _run_generate_corpus(args) -> int:
     from .text.generation import generate_corpus
 
@@ -97,6 +108,7 @@ def _run_toy_clips(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m lcmc_core``."""
     from .runner import reproduce as rp
+    from .runner import verify as vf
 
     parser = argparse.ArgumentParser(prog="python -m lcmc_core", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -104,6 +116,17 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("reproduce", help="rerun the numbered notebooks for a profile into results/<profile>/",
                          description=rp.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     _reproduce_arguments(rep)
+    ver = sub.add_parser("verify", help="compare a rerun's tables with the committed ones, cell by cell",
+                         description=vf.__doc__,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    ver.add_argument("--profile", default="toy", help="profile whose results/<profile>/tables are compared")
+    ver.add_argument("--out", default=None, help="the rerun's results folder (default results/<profile>)")
+    ver.add_argument("--reference", default=None, metavar="DIR",
+                     help="folder with the reference tables (default: git HEAD's results/<profile>/tables)")
+    ver.add_argument("--revision", default="HEAD", help="git revision of the reference tables (default HEAD)")
+    ver.add_argument("--rel-tol", type=float, default=None, help="relative tolerance (default: verify.TOLERANCE)")
+    ver.add_argument("--abs-tol", type=float, default=None, help="absolute tolerance (default: verify.TOLERANCE)")
+    ver.add_argument("--max-lines", type=int, default=20, help="differences printed per table (default 20)")
     toy = sub.add_parser("toy-clips", help="build the toy world and every toy CLIP variant; write their metrics")
     toy.add_argument("--size", default="toy", choices=["toy", "smoke"])
     toy.add_argument("--out", default=None, help="output folder (default results/<size>)")
@@ -133,7 +156,8 @@ def main(argv=None) -> int:
     from .runner.reproduce import NotebookFailed, RunStopped
 
     args = build_parser().parse_args(argv)
-    run = {"reproduce": _run_reproduce, "generate-corpus": _run_generate_corpus, "toy-clips": _run_toy_clips}
+    run = {"reproduce": _run_reproduce, "verify": _run_verify, "generate-corpus": _run_generate_corpus,
+           "toy-clips": _run_toy_clips}
     try:
         return run[args.command](args)
     except NotebookFailed as exc:

@@ -24,3 +24,15 @@ def test_toy_clips_writes_metrics_for_every_variant(tmp_path, smoke_clip):
         for key in ("i2t_recall@1", "i2t_recall@5", "t2i_recall@1", "t2i_recall@5", "zero_shot_map",
                     "modality_gap"):
             assert key in v["metrics"]
+
+
+def test_verify_is_a_command_that_states_its_tolerance(capsys):
+    import pytest
+
+    from lcmc_core.runner.verify import TOLERANCE
+
+    with pytest.raises(SystemExit):
+        main(["verify", "--help"])
+    text = capsys.readouterr().out
+    assert "--reference DIR" in text and "The tolerance and why" in text
+    assert f"rel {TOLERANCE.rel:g}" in text.replace("``rel 1e-9", "rel 1e-09") or "rel 1e-9" in text
