@@ -22,7 +22,8 @@ NOTEBOOK_DIR = ROOT / "notebooks"
 NOTEBOOKS = ["00_toy_world", "01_corpus_generation", "02_classifier_training", "03_modality_gap",
              "04_mapping_ablations", "05_main_results", "06_gap_study"]
 SMOKE_RUNS = NOTEBOOKS[:-1]     # 06 runs with the study profile only
-ALLOWED_IMPORTS = {"lcmc_core", "numpy", "pandas", "matplotlib", "seaborn", "pathlib", "json"}
+ALLOWED_IMPORTS = {"lcmc_core", "numpy", "pandas", "matplotlib", "seaborn", "pathlib", "json", "time",
+                   "IPython"}  # IPython.display.Markdown: the generated "what this shows" cells
 
 # What each notebook must write under the results folder (smoke profile), besides its executed copy.
 EXPECTED = {

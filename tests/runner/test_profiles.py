@@ -10,7 +10,7 @@ from lcmc_core.runner.params import Params
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK_NAMES = ["00_toy_world", "01_corpus_generation", "02_classifier_training", "03_modality_gap",
-                  "04_mapping_ablations", "05_main_results"]
+                  "04_mapping_ablations", "05_main_results", "06_gap_study"]
 
 
 def make_notebook(path: Path, parameters_source: str = 'profile = ""\nout_dir = ""\nparams = {}',
@@ -38,11 +38,11 @@ def write_profile(tmp_path: Path, text: str, name: str = "custom") -> Path:
 
 
 # --------------------------------------------------------------------------- packaged profiles
-def test_packaged_profiles_are_the_five_expected():
-    assert profiles.available_profiles() == ["coco2014", "nuswide", "smoke", "toy", "voc2007"]
+def test_packaged_profiles_are_the_six_expected():
+    assert profiles.available_profiles() == ["coco2014", "nuswide", "smoke", "study", "toy", "voc2007"]
 
 
-@pytest.mark.parametrize("name", ["toy", "smoke", "voc2007", "coco2014", "nuswide"])
+@pytest.mark.parametrize("name", ["toy", "smoke", "study", "voc2007", "coco2014", "nuswide"])
 def test_every_packaged_profile_parses_and_validates(tmp_path, name):
     prof = profiles.load_profile(name)
     assert prof.name == name and prof.description
@@ -58,8 +58,10 @@ def test_every_packaged_profile_parses_and_validates(tmp_path, name):
                 node = node[part]
             assert node == (list(value) if isinstance(value, tuple) else value)
     if name in ("toy", "smoke"):
-        assert len(values) == 6 and prof.params["dataset"] == "emoji-voc"
+        assert len(values) == 6 and prof.params["dataset"] == "emoji-voc"     # every notebook but 06
         assert prof.params["clip_pretrained"] == "toy" and prof.params["toy_size"] == name
+    elif name == "study":
+        assert [p.stem[:2] for p in values] == ["06"] and prof.params["toy_size"] == "study"
     else:
         assert [p.stem[:2] for p in values] == ["01", "02", "03", "04", "05"], "real data skip the toy world"
         assert prof.params["dataset"] == name and prof.params["clip_model"] == "RN50-quickgelu"  # OpenAI = QuickGELU
@@ -200,7 +202,7 @@ def test_command_line_exponent_is_a_float(tmp_path, nbs):
 
 
 def test_unknown_profile_name_lists_the_packaged_ones():
-    with pytest.raises(ConfigError, match="expected one of coco2014, nuswide, smoke, toy, voc2007.*'toy'"):
+    with pytest.raises(ConfigError, match="expected one of coco2014, nuswide, smoke, study, toy, voc2007.*'toy'"):
         profiles.load_profile("toyy")
     with pytest.raises(ConfigError, match="does not exist"):
         profiles.load_profile("/nonexistent/profile.yaml")
