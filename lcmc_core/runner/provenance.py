@@ -88,7 +88,8 @@ def package_checkout() -> Path | None:
 
 
 def system_info() -> dict[str, Any]:
-    """Python, platform, CPU count, torch threads and GPU name (no environment variables, no host name)."""
+    """Python, platform, CPU model and count, torch threads and CPU kernels, GPU name (no environment variables,
+    no host name)."""
     info: dict[str, Any] = {
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),
@@ -98,15 +99,31 @@ def system_info() -> dict[str, Any]:
     }
     if hasattr(os, "sched_getaffinity"):
         info["cpu_usable"] = len(os.sched_getaffinity(0))
+    info["cpu_model"] = _cpu_model()
     try:
         import torch
         info["torch_threads"] = torch.get_num_threads()
+        # the vector kernels torch uses (AVX2, AVX512, ...): trained toy CLIPs can differ between them
+        info["torch_cpu_capability"] = getattr(getattr(torch.backends, "cpu", None), "get_cpu_capability",
+                                               lambda: None)()
         info["cuda_available"] = bool(torch.cuda.is_available())
         info["gpu"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
         info["gpu_count"] = torch.cuda.device_count() if torch.cuda.is_available() else 0
     except Exception:  # torch absent or broken: record what we have
         info.update(torch_threads=None, cuda_available=None, gpu=None)
     return info
+
+
+def _cpu_model() -> str | None:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux, else :func:`platform.processor`), or None."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip() or None
+    except OSError:
+        pass
+    return platform.processor() or None
 
 
 def now() -> str:
