@@ -66,7 +66,7 @@ What differs here, and why
 * The token mask covers the real tokens (``[SOS]`` ... ``[EOS]``); the official mask drops token id 0,
   which is the padding but also "!" in CLIP's vocabulary.
 * Prompts are likewise run at the length of the longest prompt (same result; for RN50's 80 COCO prompts
-  22 of 77 positions, 5x less time per step in ``benchmarks/taidpt.py``).
+  22 of 77 positions, 4.7-5x less time per step in ``benchmarks/taidpt.py``).
 * The official prompt text uses "X" placeholders whose embeddings are overwritten; so does this one.
   With ``ctx_init`` the context length is the phrase's **token** count (the official code counts words).
 * Determinism from a seed through private generators; the global RNG is never used.
