@@ -269,13 +269,7 @@ def image_embeddings(model: torch.nn.Module, images: torch.Tensor, local: bool =
     """Global (N x D) and local (N x P x D) L2-normalised embeddings of preprocessed images."""
     if global_pool not in GLOBAL_POOLS:
         raise ValueError(f"global_pool={global_pool!r}: expected one of {GLOBAL_POOLS}")
-    g, g_clip, loc = image_tower_outputs(model, images, local)
-    if global_pool == "clip":
-        if g_clip is None:
-            pos = model.visual.attnpool.positional_embedding
-            raise ValueError(f"global_pool='clip' needs a {int((pos.shape[0] - 1) ** 0.5)}-wide feature map "
-                             f"(the model's input size); use global_pool='no-pos'.")
-        g = g_clip
+    g, g_clip, loc = _pooled(model, images, local, global_pool)
     return g, loc
 
 
@@ -492,7 +486,9 @@ def _pooled(model, images, local, global_pool):
     g, g_clip, loc = image_tower_outputs(model, images, local)
     if global_pool == "clip":
         if g_clip is None:
-            image_embeddings(model, images[:1], local=False, global_pool="clip")  # raises the clear error
+            pos = model.visual.attnpool.positional_embedding
+            raise ValueError(f"global_pool='clip' needs a {int((pos.shape[0] - 1) ** 0.5)}-wide feature map "
+                             f"(the model's input size); use global_pool='no-pos'.")
         g = g_clip
     return g, g_clip, loc
 

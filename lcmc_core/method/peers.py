@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from ..checks import as_tensor
+from .mapping import mean_shift
 
 __all__ = ["DECAP_ALPHA", "standardize_modality", "sparc_standardize"]
 
@@ -47,12 +48,12 @@ def standardize_modality(emb, mean, std=None, renormalize: bool = True):
     mu = as_tensor(mean, "mean", floating=True)
     if x.ndim < 1 or mu.ndim != 1 or mu.shape[0] != x.shape[-1]:
         raise ValueError(f"mean: expected shape ({x.shape[-1] if x.ndim else '?'},), got {tuple(mu.shape)}")
-    out = x - mu.to(device=x.device, dtype=x.dtype)
-    if std is not None:
-        sd = as_tensor(std, "std", floating=True)
-        if sd.shape != mu.shape or not bool((sd > 0).all()):
-            raise ValueError(f"std: expected shape {tuple(mu.shape)} with every entry > 0")
-        out = out / sd.to(device=x.device, dtype=x.dtype)
+    if std is None:                                 # centring only: C3's collapse, the same function
+        return mean_shift(emb, mean, renormalize=renormalize)
+    sd = as_tensor(std, "std", floating=True)
+    if sd.shape != mu.shape or not bool((sd > 0).all()):
+        raise ValueError(f"std: expected shape {tuple(mu.shape)} with every entry > 0")
+    out = (x - mu.to(device=x.device, dtype=x.dtype)) / sd.to(device=x.device, dtype=x.dtype)
     if renormalize:
         out = F.normalize(out, dim=-1)
     return out.numpy() if is_numpy else out

@@ -179,17 +179,18 @@ def held_out_text_map(result: ComparisonResult, fraction: float = 0.1) -> tuple[
                                  val=(result.text_emb[val_idx], targets[val_idx]), seed=result.seed)
 
 
-def text_map_by_label_count(result: ComparisonResult, fraction: float = 0.1) -> pd.DataFrame:
+def text_map_by_label_count(result: ComparisonResult, fraction: float = 0.1, classifier=None) -> pd.DataFrame:
     """Held-out text mAP of the classifier by the number of labels a text names, beside the test images'.
 
     Rows: every held-out text, each group of texts naming k labels (k = 1, 2, ...), and the test
     images; columns: how many items, the mean labels per item, mAP over that group, and the mean
     per-item label-ranking AP (how well each item's own labels are ranked above its other classes:
-    ranking *within* an item, which the cross-item mAP does not measure).
+    ranking *within* an item, which the cross-item mAP does not measure). ``classifier`` is the one
+    :func:`held_out_text_map` trained with the same ``fraction`` (trained here when not given).
     """
     from sklearn.metrics import label_ranking_average_precision_score
 
-    clf, _ = held_out_text_map(result, fraction)
+    clf = classifier if classifier is not None else held_out_text_map(result, fraction)[0]
     _, val_idx = split_validation(len(result.corpus), fraction, result.seed)
     with torch.no_grad():
         x = torch.nn.functional.normalize(result.text_emb[val_idx].float(), dim=1)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["FAMILY_COLORS", "MAPPING_COLORS", "method_family", "method_color", "forest_plot", "difference_plot"]
+__all__ = ["FAMILY_COLORS", "MAPPING_COLORS", "method_family", "method_color", "forest_plot", "difference_plot",
+           "bars_with_errors"]
 
 FAMILY_COLORS = {"zero-shot": "#7f7f7f", "peer": "#9467bd", "trained": "#1f77b4", "CoMC": "#d62728",
                  "TaI-DPT": "#2ca02c", "reference": "#ff7f0e"}
@@ -75,3 +76,18 @@ def difference_plot(ax, paired: pd.DataFrame, xlabel: str = "difference in mAP p
     ax.set_yticks(y, paired.index, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel(xlabel)
+
+
+def bars_with_errors(ax, table: pd.DataFrame, x: str, hue: str | None = None, value: str = "mAP",
+                     error: str = "mAP std") -> None:
+    """Bars of ``value`` +- ``error`` per ``x`` (grouped by ``hue``: "CoMC" in CoMC's colour, others the classifier's)."""
+    groups = [None] if hue is None else list(dict.fromkeys(table[hue]))
+    width = 0.8 / len(groups)
+    for j, g in enumerate(groups):
+        part = table if g is None else table[table[hue] == g]
+        pos = np.arange(len(part)) + (j - (len(groups) - 1) / 2) * width
+        color = FAMILY_COLORS["CoMC"] if g == "CoMC" else FAMILY_COLORS["trained"]
+        b = ax.bar(pos, part[value], width, yerr=part[error], capsize=3, color=color, label=g)
+        ax.bar_label(b, fmt="%.1f", fontsize=8)
+    cats = list(dict.fromkeys(table[x].astype(str)))
+    ax.set_xticks(np.arange(len(cats)), cats)

@@ -220,13 +220,10 @@ def _paired_sentence(sc, other: str, what: str) -> str | None:
     key = f"CoMC (full) - {other}"
     if key not in sc.paired.index or "CI low" not in sc.paired:
         return None
+    from ..method.metrics import interval_verdict
     r = sc.paired.loc[key]
-    if r["CI low"] > 0:
-        verdict = f"CoMC is higher than {what}"
-    elif r["CI high"] < 0:
-        verdict = f"CoMC is lower than {what}"
-    else:
-        verdict = f"CoMC is not distinguishable from {what}"
+    verdict = "CoMC is " + interval_verdict(r["CI low"], r["CI high"], f"higher than {what}", f"lower than {what}",
+                                            f"not distinguishable from {what}")
     return (f"{verdict}: {r['difference']:+.1f} points, paired 95% interval [{r['CI low']:+.1f}, "
             f"{r['CI high']:+.1f}], std {r['std over seeds']:.1f} over {int(r['seeds'])} seeds.")
 
@@ -251,8 +248,9 @@ def main_results_summary(sc, note: str = "") -> str:
         lines.append(f"- Like for like, {s[0].lower() + s[1:]}")
     if MAPPING_GAIN in sc.paired.index and "CI low" in sc.paired:
         r = sc.paired.loc[MAPPING_GAIN]
-        supported = ("the mapping helps" if r["CI low"] > 0 else "the mapping hurts" if r["CI high"] < 0
-                     else "the mapping's effect is not distinguishable from zero")
+        from ..method.metrics import interval_verdict
+        supported = interval_verdict(r["CI low"], r["CI high"], "the mapping helps", "the mapping hurts",
+                                     "the mapping's effect is not distinguishable from zero")
         lines.append(f"- The mapping adds {r['difference']:+.1f} points [{r['CI low']:+.1f}, {r['CI high']:+.1f}] "
                      f"over the same classifier without it: {supported}.")
     for other, what in (("text classifier + DeCap projection (alpha 0), global+local", "DeCap's projection (alpha 0)"),
@@ -262,13 +260,12 @@ def main_results_summary(sc, note: str = "") -> str:
         s = _paired_sentence(sc, other, what)
         if s:
             lines.append(f"- {s}")
-    off = "CoMC, official protocol (selects epoch on test images)"
+    off = "CoMC (full) - CoMC, official protocol (selects epoch on test images)"
     if off in sc.paired.index and "CI low" in sc.paired:
-        r = sc.paired.loc[f"CoMC (full) - {off}"] if f"CoMC (full) - {off}" in sc.paired.index else None
-        if r is not None:
-            lines.append(f"- Choosing the epoch on test images (the official protocol) is worth {-r['difference']:+.1f} "
-                         f"points [{-r['CI high']:+.1f}, {-r['CI low']:+.1f}] here; it uses test labels, so it is "
-                         "shown for reference only.")
+        r = sc.paired.loc[off]
+        lines.append(f"- Choosing the epoch on test images (the official protocol) is worth {-r['difference']:+.1f} "
+                     f"points [{-r['CI high']:+.1f}, {-r['CI low']:+.1f}] here; it uses test labels, so it is "
+                     "shown for reference only.")
     return "\n".join(lines)
 
 

@@ -113,3 +113,12 @@ def test_corpus_size_grid(smoke_comparison):
     n = sum(s != "prompt" for s in smoke_comparison.corpus.sources)
     assert ablations.corpus_size_grid(smoke_comparison) == [0, n]
     assert ablations.corpus_size_grid(smoke_comparison, (0, 100, 5000)) == [0, 100, n]
+
+
+def test_text_map_by_label_count_reuses_a_given_classifier(smoke_comparison):
+    clf, _ = ablations.held_out_text_map(smoke_comparison)
+    given = ablations.text_map_by_label_count(smoke_comparison, classifier=clf)
+    trained = ablations.text_map_by_label_count(smoke_comparison)
+    pd.testing.assert_frame_equal(given, trained)
+    assert given.index[0] == "all held-out texts" and given.index[-1].startswith("test images")
+    assert (given["count"] > 0).all()

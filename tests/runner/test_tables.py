@@ -146,12 +146,15 @@ def test_main_results_summary_claims_only_what_the_intervals_support():
     paired = pd.DataFrame({"difference": [1.0, 4.0], "std over seeds": [0.3, 0.5], "seeds": [5, 5],
                            "CI low": [-0.2, 3.0], "CI high": [2.1, 5.0]},
                           index=[seeds.MAPPING_GAIN, f"CoMC (full) - {zs}"])
+    off = "CoMC (full) - CoMC, official protocol (selects epoch on test images)"
+    paired.loc[off] = {"difference": 0.1, "std over seeds": 0.1, "seeds": 5, "CI low": 0.05, "CI high": 0.2}
     sc = types.SimpleNamespace(table=table, paired=paired, seeds=[0, 1, 2, 3, 4],
                                first=types.SimpleNamespace(labels=np.zeros((10, 2))))
     text = tables.main_results_summary(sc)
     assert "84.0 ± 0.5" in text
     assert "CoMC is higher than it: +4.0 points, paired 95% interval [+3.0, +5.0]" in text
     assert "not distinguishable from zero" in text and "the mapping helps" not in text
+    assert "the official protocol) is worth -0.1 points [-0.2, -0.1]" in text
 
 
 def test_method_colours_follow_the_row_families():
@@ -172,3 +175,19 @@ def test_text_vs_image_summary_states_the_trend_it_sees():
     flat = why.copy()
     flat.loc["texts naming 5 label(s)", col] = 80.0
     assert "does not fall" in tables.text_vs_image_summary(flat)
+
+
+def test_bars_with_errors_draws_one_bar_per_row_and_group():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from lcmc_core.runner import figures
+    t = pd.DataFrame({"mapping": ["none", "none", "CoMC", "CoMC"], "branch": ["global", "local"] * 2,
+                      "mAP": [70.0, 72.0, 75.0, 77.0], "mAP std": [0.1, 0.2, 0.3, 0.4]})
+    fig, ax = plt.subplots()
+    figures.bars_with_errors(ax, t, "branch", hue="mapping")
+    heights = sorted(p.get_height() for p in ax.patches)
+    assert heights == [70.0, 72.0, 75.0, 77.0]
+    assert [lab.get_text() for lab in ax.get_xticklabels()] == ["global", "local"]
+    plt.close(fig)
