@@ -60,7 +60,7 @@ __all__ = [
     "TOYWORLD_VERSION", "CLASSNAMES", "SPLITS", "SCENE_TYPES",
     "SceneObject", "Background", "Occluder", "Scene", "ToySplit",
     "sample_scene", "render_scene", "caption_scene", "scene_labels", "render_split",
-    "split_captions",
+    "split_captions", "class_sprites",
 ]
 
 TOYWORLD_VERSION = "1"
@@ -307,6 +307,19 @@ def _sprites() -> tuple[tuple[Image.Image, ...], tuple[tuple[float, float], ...]
     alphas = tuple(np.asarray(s.getchannel("a").resize((_ALPHA_RES, _ALPHA_RES), Image.Resampling.BOX),
                               dtype=np.float32) / 255.0 for s in sprites)
     return sprites, sizes, alphas, tuple(float(a.mean()) for a in alphas)
+
+
+def class_sprites(size: int = 48) -> list[np.ndarray]:
+    """Each class's sprite as drawn in scenes (uint8 size x size x 4 RGBA, longer side ``size`` px, centred), in class order."""
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 8:
+        raise ValueError(f"class_sprites: size={size!r}; expected an integer >= 8 (pixels)")
+    out = []
+    for i in range(len(CLASSNAMES)):
+        im = _sprite_image(i, int(size), False, 0)
+        canvas = Image.new("RGBA", (int(size), int(size)), (0, 0, 0, 0))
+        canvas.paste(im, ((size - im.width) // 2, (size - im.height) // 2))
+        out.append(np.asarray(canvas))
+    return out
 
 
 def _sprite_extent(class_index: int, scale: float) -> tuple[float, float]:

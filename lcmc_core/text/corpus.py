@@ -56,7 +56,7 @@ __all__ = [
     "Corpus", "PAPER_PROMPT", "LabelSetLike", "Prior", "sample_label_sets", "make_requests", "paper_prompt",
     "extract_labels", "make_record", "prompt_augmentation", "build_corpus", "write_corpus",
     "read_corpus", "corpus_from_records", "completed_indices", "label_statistics",
-    "labels_per_text", "cooccurrence_counts",
+    "labels_per_text", "cooccurrence_counts", "cooccurrence_ratio",
 ]
 
 LabelSetLike = str | LabelSet
@@ -425,3 +425,28 @@ def cooccurrence_counts(corpus: Corpus) -> pd.DataFrame:
     t = corpus.targets.astype(np.int64)
     names = pd.Index(corpus.label_set.classnames, name="class")
     return pd.DataFrame(t.T @ t, index=names, columns=names.rename(None))
+
+
+def cooccurrence_ratio(targets, classnames: Sequence[str], log2: bool = True) -> pd.DataFrame:
+    """Observed / expected co-occurrence of each class pair (expected: independent labels, ``n_i n_j / N``), log2 by default.
+
+    ``targets``: N x C 0/1 labels (a corpus's ``targets`` or a test set's ``labels``; -1 counts as 0).
+    0 (log2) means the pair co-occurs as often as independence predicts, +1 twice as often, -1 half
+    as often; pairs never seen together are -inf (log2) or 0, pairs with a class never seen are NaN.
+    The diagonal is NaN (a class with itself says nothing).
+    """
+    t = (np.asarray(targets) == 1).astype(np.int64)
+    if t.ndim != 2 or t.shape[1] != len(classnames):
+        raise ValueError(f"cooccurrence_ratio: targets of shape {t.shape}; expected N x {len(classnames)} "
+                         f"(one column per class name)")
+    n = len(t)
+    counts = t.sum(axis=0).astype(float)
+    observed = (t.T @ t).astype(float)
+    expected = np.outer(counts, counts) / max(n, 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(expected > 0, observed / np.where(expected > 0, expected, 1.0), np.nan)
+        if log2:
+            ratio = np.where(np.isnan(ratio), np.nan, np.log2(ratio))
+    np.fill_diagonal(ratio, np.nan)
+    names = pd.Index(list(classnames), name="class")
+    return pd.DataFrame(ratio, index=names, columns=names.rename(None))

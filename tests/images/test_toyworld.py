@@ -268,3 +268,17 @@ def test_wrong_types_raise_type_errors():
         tw.render_scene("scene")
     with pytest.raises(TypeError, match="scene must be a Scene"):
         tw.caption_scene(None, 0)
+
+
+def test_class_sprites_one_centred_sprite_per_class():
+    sprites = tw.class_sprites(40)
+    assert len(sprites) == len(tw.CLASSNAMES)
+    for s in sprites:
+        assert s.shape == (40, 40, 4) and s.dtype == np.uint8
+        alpha = s[..., 3] > 0
+        assert alpha.any() and not alpha.all()          # a sprite on a transparent square
+        rows, cols = np.nonzero(alpha)
+        assert abs((rows.min() + rows.max()) / 2 - 19.5) <= 2 and abs((cols.min() + cols.max()) / 2 - 19.5) <= 2
+    assert len({s.tobytes() for s in sprites}) == len(sprites)
+    with pytest.raises(ValueError, match="size"):
+        tw.class_sprites(4)

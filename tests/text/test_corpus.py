@@ -359,3 +359,19 @@ def test_extract_labels_wrapper():
     assert extract_labels("Two dogs and a catalogue", "voc2007") == {11}
     assert extract_labels("a teddy bear", get_label_set("coco2014")) == {get_label_set("coco2014").index("teddy bear")}
     assert isinstance(Request(0, (1,), ("bicycle",), "p"), Request)
+
+
+def test_cooccurrence_ratio_hand_computed():
+    from lcmc_core.text.corpus import cooccurrence_ratio
+    # 4 items, classes a b c d: counts 3, 3, 1, 0
+    t = np.array([[1, 1, 0, 0], [1, 0, 1, 0], [0, 1, 0, 0], [1, 1, 0, -1]])
+    r = cooccurrence_ratio(t, ["a", "b", "c", "d"])
+    assert r.loc["a", "b"] == pytest.approx(np.log2(2 / (3 * 3 / 4)))   # observed 2, expected 2.25
+    assert r.loc["a", "c"] == pytest.approx(np.log2(1 / (3 * 1 / 4)))   # observed 1, expected 0.75
+    assert r.loc["b", "c"] == -np.inf                                   # never together
+    assert np.isnan(r.loc["a", "d"]) and np.isnan(r.loc["a", "a"])      # class never seen; diagonal
+    assert np.allclose(r.values, r.values.T, equal_nan=True)
+    raw = cooccurrence_ratio(t, ["a", "b", "c", "d"], log2=False)
+    assert raw.loc["a", "c"] == pytest.approx(4 / 3) and raw.loc["b", "c"] == 0
+    with pytest.raises(ValueError, match="N x 3"):
+        cooccurrence_ratio(t, ["a", "b", "c"])
