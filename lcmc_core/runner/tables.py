@@ -9,6 +9,8 @@
   generation in numbers and tables.
 * :func:`gap_before_after`: :func:`lcmc_core.method.gap.gap_report` before and after the mapping.
 * :func:`ours_and_published`: this run's mAP next to published numbers (with sources).
+* :func:`top_k_predictions`: each image's k best-scored classes per method (the qualitative figure).
+* ``*_summary``: "what this shows" markdown generated from a result, so that it holds for every profile.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ import pandas as pd
 __all__ = ["wrap_text", "figure_title", "table_caption", "label_names", "toy_clip_metrics_table",
            "pretraining_curves", "generation_outcomes", "generation_summary_table", "example_sentences",
            "gap_before_after", "ours_and_published", "main_results_summary", "text_vs_image_summary",
+           "top_k_predictions", "per_class_summary", "gap_summary", "toy_clip_summary", "cooccurrence_summary",
            "TOY_CLIP_METRIC_COLUMNS"]
 
 #: Columns of :func:`toy_clip_metrics_table`: (column name, key in the report's ``metrics``).
@@ -50,13 +53,14 @@ def table_caption(title: str, note: str = "") -> str:
     return f"{title} [{note}]" if note else title
 
 
-def label_names(labels, classnames: Sequence[str], sep: str = ", ") -> list[str]:
-    """For each row of an N x C label matrix, the names of the classes marked 1, joined by ``sep``."""
+def label_names(labels, classnames: Sequence[str], sep: str | None = ", ") -> list:
+    """For each row of an N x C label matrix, the names of the classes marked 1, joined by ``sep`` (None: as lists)."""
     labels = np.asarray(labels)
     if labels.ndim != 2 or labels.shape[1] != len(classnames):
         raise ValueError(f"label_names: expected an N x {len(classnames)} label matrix, got shape {labels.shape}")
     names = np.asarray(list(classnames), dtype=object)
-    return [sep.join(names[row == 1]) for row in labels]
+    rows = [list(names[row == 1]) for row in labels]
+    return rows if sep is None else [sep.join(r) for r in rows]
 
 
 def toy_clip_metrics_table(report: Mapping) -> pd.DataFrame:
@@ -291,4 +295,108 @@ def text_vs_image_summary(why: pd.DataFrame) -> str:
                  f"{texts['label-ranking AP (%)']:.1f} on texts and {images['label-ranking AP (%)']:.1f} on images. "
                  "Texts and images are scored by the same function (mean_average_precision on clean, L2-normalised "
                  "embeddings, no training noise), so the difference is one of the items scored, not of the evaluation.")
+    return " ".join(lines)
+
+
+def top_k_predictions(scores: Mapping[str, np.ndarray], classnames: Sequence[str], indices,
+                      k: int = 3) -> dict[str, list[list[str]]]:
+    """Per method, the ``k`` best-scored class names (best first) of each image in ``indices`` (ties: lower class index first)."""
+    if not 1 <= k <= len(classnames):
+        raise ValueError(f"top_k_predictions: k={k!r}; expected 1..{len(classnames)} (the number of classes)")
+    idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+    out = {}
+    for method, s in scores.items():
+        s = np.asarray(s)
+        if s.ndim != 2 or s.shape[1] != len(classnames):
+            raise ValueError(f"top_k_predictions: scores of {method!r} have shape {s.shape}; expected N x {len(classnames)}")
+        order = np.argsort(-s[idx], axis=1, kind="stable")[:, :k]
+        out[method] = [[classnames[j] for j in row] for row in order]
+    return out
+
+
+def per_class_summary(per_class_ap: pd.DataFrame, better: str, worse: str, n: int = 3) -> str:
+    """Markdown: the classes where ``better`` gains and loses most AP against ``worse`` (columns of ``per_class_ap``)."""
+    for c in (better, worse):
+        if c not in per_class_ap:
+            raise KeyError(f"per_class_summary: no column {c!r}; expected one of {list(per_class_ap.columns)}")
+    d = (per_class_ap[better] - per_class_ap[worse]).sort_values()
+    losses = [f"{cls} ({v:+.1f})" for cls, v in d.head(n).items() if v < 0]
+    gains = [f"{cls} ({v:+.1f})" for cls, v in d.iloc[::-1].head(n).items() if v > 0]
+    parts = [f"**What this shows:** *{better}* is above *{worse}* on {int((d > 0).sum())} of {len(d)} classes "
+             f"(median difference {d.median():+.1f} AP points, one seed)."]
+    if gains:
+        parts.append("Largest gains: " + ", ".join(gains) + ".")
+    if losses:
+        parts.append("Largest losses: " + ", ".join(losses) + ". Possible reasons, not tested here: the "
+                     "classifier's direction for a class is learned from sentences, so it can point away from where "
+                     "that class's images lie when the class is small or occluded in images, or when its images "
+                     "are dominated by classes it co-occurs with; a zero-shot prompt is not trained and so cannot "
+                     "drift that way.")
+    return " ".join(parts)
+
+
+def gap_summary(report: pd.DataFrame, alpha: float, tau: float) -> str:
+    """Markdown: what :func:`gap_before_after` shows (gap norm, matched cosine and separability, before and after)."""
+    b, a = report["before mapping"], report["after mapping"]
+    lines = [f"**What this shows:** the mapping (alpha {alpha:g}, tau {tau:g}) moves the image embeddings towards "
+             f"the text: the gap norm goes from {b['gap norm']:.2f} to {a['gap norm']:.2f}"
+             + (f" and the matched-pair cosine from {b['matched cosine (mean)']:.2f} to {a['matched cosine (mean)']:.2f}"
+                if "matched cosine (mean)" in report.index else "") + "."]
+    sep = "separability (balanced acc.)"
+    if sep in report.index:
+        if a[sep] > 0.95:
+            lines.append(f"It does not make the modalities harder to tell apart: a linear probe still separates "
+                         f"images from texts with balanced accuracy {b[sep]:.3f} -> {a[sep]:.3f} (0.5 would be "
+                         "indistinguishable). The mapping shifts the image cloud; it does not merge it with the text cloud.")
+        else:
+            lines.append(f"The modalities become harder to tell apart: probe balanced accuracy "
+                         f"{b[sep]:.3f} -> {a[sep]:.3f} (0.5 would be indistinguishable).")
+    return " ".join(lines)
+
+
+def toy_clip_summary(metrics: pd.DataFrame) -> str:
+    """Markdown: what :func:`toy_clip_metrics_table` shows (zero-shot against chance, the gap per variant)."""
+    zs, chance = "zero-shot mAP (%) [published protocol]", "chance mAP (%)"
+    gap = "modality gap [no-pos pool]"
+    rows = [f"{v} {r[zs]:.1f} (gap {r[gap]:.2f}, logit scale {r['logit scale']:.0f})" for v, r in metrics.iterrows()]
+    learned = metrics[zs] > 2 * metrics[chance]
+    lines = ["**What this shows:** zero-shot mAP per variant: " + "; ".join(rows)
+             + f"; chance is {metrics[chance].iloc[0]:.1f}."]
+    if learned.all():
+        lines.append("Every variant learned to align images with their captions (zero-shot far above chance).")
+    else:
+        lines.append("Not every variant is far above chance (" + ", ".join(metrics.index[~learned])
+                     + "): its results in later notebooks say little about the method.")
+    order = metrics[gap].sort_values()
+    lines.append(f"The gap ranges from {order.iloc[0]:.2f} ({order.index[0]}) to {order.iloc[-1]:.2f} "
+                 f"({order.index[-1]}); OpenAI's CLIP has about 0.82.")
+    return " ".join(lines)
+
+
+def cooccurrence_summary(corpus_ratio: pd.DataFrame, test_ratio: pd.DataFrame, n: int = 3, limit: float = 3.0) -> str:
+    """Markdown: how the corpus's label co-occurrence (log2 observed / expected) compares with the test set's.
+
+    Ratios are clipped to [-limit, limit] as in :func:`~lcmc_core.runner.figures.cooccurrence_heatmaps`
+    (so pairs never seen together count as -limit); pairs with a class never seen are left out.
+    """
+    upper = np.triu(np.ones(corpus_ratio.shape, dtype=bool), 1)
+    c = np.clip(corpus_ratio.values[upper], -limit, limit)
+    t = np.clip(test_ratio.values[upper], -limit, limit)
+    pairs = np.asarray([f"{corpus_ratio.index[i]} + {corpus_ratio.columns[j]}" for i, j in zip(*np.nonzero(upper))])
+    ok = ~np.isnan(c) & ~np.isnan(t)
+    corr = float(np.corrcoef(c[ok], t[ok])[0, 1]) if ok.sum() > 2 and c[ok].std() > 0 and t[ok].std() > 0 else float("nan")
+    seen_t = ~np.isnan(t)
+    top = sorted(zip(t[seen_t], pairs[seen_t]), key=lambda vp: -vp[0])[:n]
+    spread_c, spread_t = float(np.nanstd(c)), float(np.nanstd(t))
+    closer = ("closer to independence than" if spread_c < 0.5 * spread_t else
+              "about as far from independence as" if spread_c < 2 * spread_t else "further from independence than")
+    lines = [f"**What this shows:** class pairs co-occur in the corpus {closer} in the test set (spread of the log2 "
+             f"ratio {spread_c:.2f} vs {spread_t:.2f}); the most over-represented test pairs are "
+             + ", ".join(f"{p} ({v:+.1f})" for v, p in top) + "."]
+    never = int(np.sum(np.isneginf(test_ratio.values[upper])))
+    if never:
+        lines.append(f"{never} of {len(t)} class pairs never appear together in a test image.")
+    lines.append(f"The two maps correlate at {corr:.2f} over the class pairs. A corpus whose pairs do not follow "
+                 "the images' does not teach which classes go together; CoMC's classifier scores each class on its "
+                 "own, so it neither learns nor needs that structure.")
     return " ".join(lines)

@@ -22,6 +22,7 @@ def test_figure_title_appends_wrapped_note_only_when_given():
 def test_label_names():
     labels = np.array([[1, 0, 1], [0, 0, 0], [0, -1, 1]])
     assert tables.label_names(labels, ["cat", "dog", "tv"]) == ["cat, tv", "", "tv"]
+    assert tables.label_names(labels, ["cat", "dog", "tv"], sep=None) == [["cat", "tv"], [], ["tv"]]
     with pytest.raises(ValueError, match="N x 2"):
         tables.label_names(labels, ["cat", "dog"])
 
@@ -191,3 +192,59 @@ def test_bars_with_errors_draws_one_bar_per_row_and_group():
     assert heights == [70.0, 72.0, 75.0, 77.0]
     assert [lab.get_text() for lab in ax.get_xticklabels()] == ["global", "local"]
     plt.close(fig)
+
+
+def test_top_k_predictions_hand_computed():
+    scores = {"m": np.array([[0.1, 0.9, 0.5, 0.5], [3.0, 2.0, 1.0, 0.0]])}
+    out = tables.top_k_predictions(scores, ["a", "b", "c", "d"], [1, 0], k=3)
+    assert out["m"] == [["a", "b", "c"], ["b", "c", "d"]]          # ties (c, d): lower index first
+    with pytest.raises(ValueError, match="k=5"):
+        tables.top_k_predictions(scores, ["a", "b", "c", "d"], [0], k=5)
+    with pytest.raises(ValueError, match="N x 3"):
+        tables.top_k_predictions(scores, ["a", "b", "c"], [0], k=1)
+
+
+def test_per_class_summary_names_gains_and_losses():
+    ap = pd.DataFrame({"x": [50.0, 80.0, 60.0], "y": [60.0, 70.0, 60.0]}, index=["sofa", "car", "dog"])
+    text = tables.per_class_summary(ap, "x", "y", n=2)
+    assert "above *y* on 1 of 3 classes" in text
+    assert "car (+10.0)" in text and "sofa (-10.0)" in text and "dog" not in text
+    with pytest.raises(KeyError, match="'z'"):
+        tables.per_class_summary(ap, "z", "y")
+
+
+def test_gap_summary_reports_before_and_after():
+    rng = np.random.default_rng(0)
+    img = rng.normal(size=(60, 8)) + 3 * np.eye(8)[0]
+    txt = rng.normal(size=(60, 8)) - 3 * np.eye(8)[0]
+    mapped = 0.5 * img + 0.5 * txt
+    report = tables.gap_before_after(img, txt, mapped)
+    text = tables.gap_summary(report, 0.7, 0.01)
+    b, a = report["before mapping"], report["after mapping"]
+    assert f"from {b['gap norm']:.2f} to {a['gap norm']:.2f}" in text
+    assert f"{b['separability (balanced acc.)']:.3f} -> {a['separability (balanced acc.)']:.3f}" in text
+
+
+def test_toy_clip_summary_flags_variants_near_chance():
+    m = pd.DataFrame({"zero-shot mAP (%) [published protocol]": [60.0, 10.0], "chance mAP (%)": [8.0, 8.0],
+                      "modality gap [no-pos pool]": [0.8, 0.3], "logit scale": [100.0, 20.0]},
+                     index=["big", "small"])
+    text = tables.toy_clip_summary(m)
+    assert "Not every variant" in text and "(small)" in text and "0.30 (small) to 0.80 (big)" in text
+    m.iloc[1, 0] = 40.0
+    assert "Every variant learned" in tables.toy_clip_summary(m)
+
+
+def test_cooccurrence_summary_compares_corpus_and_test():
+    from lcmc_core.text.corpus import cooccurrence_ratio
+    rng = np.random.default_rng(0)
+    names = list("abcd")
+    corpus = (rng.random((400, 4)) < 0.3).astype(int)        # independent labels
+    test = np.zeros((200, 4), dtype=int)
+    test[:100, :2] = 1                                          # a and b always together
+    test[100:, 2] = 1
+    test[150:, 3] = 1
+    text = tables.cooccurrence_summary(cooccurrence_ratio(corpus, names), cooccurrence_ratio(test, names))
+    assert "closer to independence than in the test set" in text
+    assert "a + b (+1.0)" in text                               # observed 100, expected 100 * 100 / 200 = 50
+    assert "never appear together" in text
