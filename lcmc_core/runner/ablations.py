@@ -5,7 +5,8 @@ result's corpus, text embeddings and image features so that only the varied part
 mapping strength ``alpha`` and temperature, the text memory (class prompts vs corpus sentences),
 the scoring branch (global / local / merged), the training noise, the corpus size and the loss.
 :func:`mapping_gain` summarises how much the mapping adds, the quantity plotted against the
-modality gap across toy CLIP variants.
+modality gap across toy CLIP variants. :func:`mapping_view` and :func:`mapping_explorer` show one
+(alpha, temperature) at a time, the latter as ipywidgets sliders in an interactive session.
 """
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ PUBLISHED_ZERO_SHOT = "zero-shot CLIP [published: encode_image, 80 OpenAI templa
 
 __all__ = ["sweep_mapping", "compare_memories", "compare_branches", "sweep_noise", "sweep_corpus_size",
            "corpus_size_grid", "compare_losses", "mapping_gain", "held_out_text_map", "variant_gap_views",
-           "mapping_gain_by_variant", "gap_study", "compare_corpus_labels", "text_map_by_label_count", "LOSS_NAMES"]
+           "mapping_gain_by_variant", "gap_study", "compare_corpus_labels", "text_map_by_label_count",
+           "mapping_view", "mapping_explorer", "LOSS_NAMES"]
 
 #: Spelled-out names of the official code's losses (the keys are ``TrainConfig.loss`` values).
 LOSS_NAMES = {
@@ -290,3 +292,76 @@ def gap_study(exp, clip_seeds: Iterable[int], variants: Iterable[str] | None = N
         t = mapping_gain_by_variant(exp.replace(seed=int(s)), variants, progress=progress, **overrides)
         frames.append(t.reset_index().assign(seed=int(s)))
     return pd.concat(frames, ignore_index=True)
+
+
+def _unit_rows(x) -> np.ndarray:
+    a = (x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)).astype(np.float64)
+    return a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
+
+
+def mapping_view(result: ComparisonResult, alpha: float, temperature: float, n_points: int = 300,
+                 projection=None) -> dict:
+    """What one (alpha, temperature) does: merged mAP (and without mapping), the gap to the corpus, 2-D points.
+
+    Points: ``n_points`` test images (mapped, by direction), as many training texts and the text
+    memory, on fixed PCA axes (``projection``: a fitted 2-D PCA, by default fitted on the raw images,
+    the texts and the memory, so that the mapped images move against fixed axes as alpha and
+    temperature change). Returns a dict with ``mAP``, ``mAP_no_mapping``, ``gap``, ``gap_no_mapping``,
+    ``image_2d``, ``raw_2d``, ``text_2d``, ``memory_2d`` and the ``projection``.
+    """
+    from sklearn.decomposition import PCA
+
+    from ..method.gap import gap_norm
+    from ..method.mapping import cross_modal_map
+
+    if not 0.0 <= float(alpha) <= 1.0:
+        raise ValueError(f"mapping_view: alpha={alpha!r}; expected a number in [0, 1] (1 = no mapping)")
+    if not float(temperature) > 0:
+        raise ValueError(f"mapping_view: temperature={temperature!r}; expected a number > 0")
+    g, loc = _feats(result)
+    W = result.classifiers["comc"].weight.detach()
+    kw = dict(memory=result.memory, local_weight=result.config.local_weight)
+    mapped_scores = score_images(W, g, loc, temperature=float(temperature), alpha=float(alpha), **kw)
+    raw_scores = score_images(W, g, loc, temperature=float(temperature), alpha=1.0, **kw)
+    mapped = cross_modal_map(g, result.memory, float(temperature), float(alpha))
+    rng = np.random.default_rng(result.seed)
+    img_idx = np.sort(rng.choice(len(g), min(n_points, len(g)), replace=False))
+    txt_idx = np.sort(rng.choice(len(result.text_emb), min(n_points, len(result.text_emb)), replace=False))
+    raw, texts, memory = _unit_rows(g[img_idx]), _unit_rows(result.text_emb[txt_idx]), _unit_rows(result.memory)
+    if projection is None:
+        projection = PCA(n_components=2, svd_solver="full").fit(np.concatenate([raw, texts, memory]))
+    return {"alpha": float(alpha), "temperature": float(temperature),
+            "mAP": _map(result, mapped_scores["merged"]), "mAP_no_mapping": _map(result, raw_scores["merged"]),
+            "gap": gap_norm(_unit_rows(mapped), result.text_emb), "gap_no_mapping": gap_norm(_unit_rows(g), result.text_emb),
+            "image_2d": projection.transform(_unit_rows(mapped[img_idx])), "raw_2d": projection.transform(raw),
+            "text_2d": projection.transform(texts), "memory_2d": projection.transform(memory),
+            "projection": projection}
+
+
+def mapping_explorer(result: ComparisonResult, n_points: int = 300):
+    """ipywidgets sliders for alpha and the temperature that redraw :func:`mapping_view` (for JupyterLab; not headless)."""
+    import ipywidgets
+    import matplotlib.pyplot as plt
+
+    first = mapping_view(result, result.config.alpha, result.config.temperature, n_points)
+    projection = first["projection"]
+
+    def draw(alpha: float, temperature: float):
+        v = mapping_view(result, alpha, temperature, n_points, projection=projection)
+        fig, ax = plt.subplots(figsize=(8, 6))
+        ax.scatter(*v["raw_2d"].T, s=5, alpha=0.25, color="lightgrey", label="images, no mapping")
+        ax.scatter(*v["image_2d"].T, s=6, alpha=0.5, color="#d62728", label="images, mapped")
+        ax.scatter(*v["text_2d"].T, s=6, alpha=0.4, color="tab:orange", label="training texts")
+        ax.scatter(*v["memory_2d"].T, s=40, marker="x", color="black", label="text memory")
+        ax.set_xlabel("PC 1 (fixed axes)")
+        ax.set_ylabel("PC 2 (fixed axes)")
+        ax.legend(fontsize=8, markerscale=2)
+        ax.set_title(f"alpha {alpha:g}, tau {temperature:.3g}: mAP {v['mAP']:.1f} (no mapping {v['mAP_no_mapping']:.1f}), "
+                     f"gap {v['gap']:.2f} (no mapping {v['gap_no_mapping']:.2f})", fontsize=10)
+        plt.show()
+
+    return ipywidgets.interactive(
+        draw,
+        alpha=ipywidgets.FloatSlider(value=result.config.alpha, min=0.0, max=1.0, step=0.05, description="alpha"),
+        temperature=ipywidgets.FloatLogSlider(value=result.config.temperature, base=10, min=-3, max=0, step=0.1,
+                                              description="tau"))

@@ -122,3 +122,29 @@ def test_text_map_by_label_count_reuses_a_given_classifier(smoke_comparison):
     pd.testing.assert_frame_equal(given, trained)
     assert given.index[0] == "all held-out texts" and given.index[-1].startswith("test images")
     assert (given["count"] > 0).all()
+
+
+def test_mapping_view_alpha_one_is_no_mapping_on_fixed_axes(smoke_comparison):
+    res = smoke_comparison
+    v = ablations.mapping_view(res, 1.0, 0.01, n_points=50)
+    assert v["mAP"] == pytest.approx(v["mAP_no_mapping"]) and v["gap"] == pytest.approx(v["gap_no_mapping"])
+    np.testing.assert_allclose(v["image_2d"], v["raw_2d"], atol=1e-9)
+    w = ablations.mapping_view(res, 0.0, 0.01, n_points=50, projection=v["projection"])
+    assert w["gap"] < v["gap"]                        # alpha 0 puts images on the text memory's span
+    np.testing.assert_allclose(w["raw_2d"], v["raw_2d"])   # the same axes
+    assert not np.allclose(w["image_2d"], v["image_2d"])
+    sweep = ablations.sweep_mapping(res, [0.0], [0.01])
+    assert w["mAP"] == pytest.approx(sweep["mAP"].iloc[0])
+    with pytest.raises(ValueError, match="alpha=1.5"):
+        ablations.mapping_view(res, 1.5, 0.01)
+
+
+def test_mapping_explorer_has_alpha_and_tau_sliders(smoke_comparison):
+    pytest.importorskip("ipywidgets")
+    import matplotlib
+    matplotlib.use("Agg")
+    w = ablations.mapping_explorer(smoke_comparison, n_points=30)
+    sliders = {c.description: c for c in w.children if hasattr(c, "min")}
+    assert set(sliders) == {"alpha", "tau"}
+    assert sliders["alpha"].value == smoke_comparison.config.alpha
+    assert sliders["tau"].value == pytest.approx(smoke_comparison.config.temperature)
