@@ -27,7 +27,8 @@ ALLOWED_IMPORTS = {"lcmc_core", "numpy", "pandas", "matplotlib", "seaborn", "pat
 
 # What each notebook must write under the results folder (smoke profile), besides its executed copy.
 EXPECTED = {
-    "00_toy_world": ["figures/00_sample_scenes.png", "figures/00_test_label_frequency.png",
+    "00_toy_world": ["figures/00_pipeline.png", "figures/00_class_sprites.png",
+                     "figures/00_sample_scenes.png", "figures/00_test_label_frequency.png",
                      "figures/00_toy_clip_metrics.png", "figures/00_pretraining_curves.png",
                      "figures/00_variant_retrieval_gap.png", "tables/00_test_label_frequency.csv",
                      "tables/00_toy_clip_metrics.csv", "tables/toy_clip_metrics.json"],
@@ -45,6 +46,7 @@ EXPECTED = {
                              "tables/04_corpus_size.csv", "tables/04_losses.csv", "tables/04_corpus_labels.csv",
                              "tables/04_gap_vs_mapping_gain.csv"],
     "05_main_results": ["figures/05_main_results.png", "figures/05_per_class_ap.png",
+                        "figures/05_top3_predictions.png",
                         "tables/05_main_results.csv", "tables/05_per_class_ap.csv",
                         "tables/05_main_results_per_seed.csv", "tables/05_paired_differences.csv"],
 }
