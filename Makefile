@@ -23,7 +23,7 @@ reproduce: $(STAMP)
 	$(if $(filter toy smoke,$(PROFILE)),$(PY) -m lcmc_core toy-clips --size $(PROFILE) --out results/$(PROFILE)/tables)
 	$(PY) -m lcmc_core reproduce --profile $(PROFILE) $(if $(ROOT),--root $(ROOT)) $(ARGS)
 
-# the toy CLIP seed study (notebook 06): 3 seeds x 3 toy CLIP variants, about 25 minutes fresh on 2 cores
+# the toy CLIP seed study (notebook 06): 3 seeds x 3 toy CLIP variants, about 35 minutes fresh on 2 cores
 study: $(STAMP)
 	$(PY) -m lcmc_core reproduce --profile study $(ARGS)
 
