@@ -552,6 +552,11 @@ def results_readme(manifest: Mapping[str, Any], checkout: str | None = None, tit
         data = entry.get("data") or []
         if data:
             lines += ["Data: " + ", ".join(f"[{d['name']}]({(d.get('files') or [''])[0]})" for d in data), ""]
+    if checkout:
+        # the notebooks link ``../README.md#glossary``: from ``executed/`` that lands here, so forward it
+        lines += ["## Glossary", "", "Abbreviations (CoMC, local branch, C3, I0T, SPARC, DeCap, TaI-DPT, CF1/OF1, "
+                  f"ASL, InfoNCE, ...) are expanded, with citations, in the [project README's glossary]"
+                  f"({checkout.rstrip('/')}/README.md#glossary).", ""]
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -258,3 +258,6 @@ def test_results_readme_lists_figures_with_captions_cells_and_tables_in_reading_
            "[tex](tables/05_main_results.tex)) (cell 6): Main table" in text
     assert "[notebook](../../notebooks/05_main_results.ipynb)" in text and "commit `abcdef123456`" in text
     assert "Toy world" in text and "python -m lcmc_core verify --profile toy" in text
+    # the notebooks' ../README.md#glossary, followed from executed/, lands on a section that forwards it
+    assert "## Glossary" in text and "(../../README.md#glossary)" in text
+    assert "## Glossary" not in report.results_readme(manifest), "no checkout, no link to forward to"
