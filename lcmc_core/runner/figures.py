@@ -100,15 +100,16 @@ def bars_with_errors(ax, table: pd.DataFrame, x: str, hue: str | None = None, va
 
 
 #: The boxes of :func:`pipeline_diagram`: (key, text, row, column); row 0 trains on text, row 1 infers on images.
+#: ``{noise_std}``, ``{alpha}`` and ``{tau}`` are filled with the package's defaults (see :func:`pipeline_texts`).
 PIPELINE_STEPS = (
     ("corpus", "training corpus\nLLM or template sentences\n+ the labels each names", 0, 0),
     ("text_encoder", "CLIP text encoder\n(frozen)", 0, 1),
-    ("text_emb", "text embeddings\n+ Gaussian noise\n(std 0.04 in training)", 0, 2),
+    ("text_emb", "text embeddings\n+ Gaussian noise\n(std {noise_std:g} in training)", 0, 2),
     ("classifier", "linear classifier W\ntrained on text only\n(multi-label loss)", 0, 3),
     ("image", "test image", 1, 0),
     ("image_encoder", "CLIP image encoder\n(frozen ResNet)", 1, 1),
     ("features", "global embedding f\n+ local embeddings f_ij\n(attention pool, no pos. emb.)", 1, 2),
-    ("mapping", "cross-modal mapping\nf' = a f + (1 - a) m\nm = softmax(f T' / tau) T", 1, 3),
+    ("mapping", "cross-modal mapping\nf' = a f + (1 - a) m\nm = softmax(f T' / tau) T\n(a = {alpha:g}, tau = {tau:g})", 1, 3),
     ("scores", "scores W f'\nglobal + local (max over\npositions), merged 0.5 / 0.5", 1, 4),
     ("memory", "text memory T\none prompt embedding\nper class", 0, 4),
 )
@@ -118,27 +119,47 @@ _PIPELINE_ARROWS = (("corpus", "text_encoder"), ("text_encoder", "text_emb"), ("
                     ("text_encoder", "memory"))
 
 
+def pipeline_texts() -> dict[str, str]:
+    """The text of each :data:`PIPELINE_STEPS` box, with the defaults of the method filled in (never hand-copied)."""
+    from lcmc_core.method.classifier import TrainConfig
+    from lcmc_core.method.comc import CoMC
+
+    defaults = CoMC()
+    values = dict(noise_std=TrainConfig().noise_std, alpha=defaults.alpha, tau=defaults.temperature)
+    return {key: text.format(**values) for key, text, _row, _col in PIPELINE_STEPS}
+
+
 def pipeline_diagram(title: str = "CoMC: train on text only, map images towards text, score with the text classifier"):
     """A figure of the method end to end (:data:`PIPELINE_STEPS`): training on text (top), inference on images (bottom)."""
     import matplotlib.pyplot as plt
+
+    texts = pipeline_texts()
 
     fig, ax = plt.subplots(figsize=(15, 5.2))
     ax.set_xlim(-0.6, 4.6)
     ax.set_ylim(-0.75, 1.75)
     ax.set_axis_off()
-    where = {}
+    boxes, rows = {}, {}
     colours = {0: "#dbe9f6", 1: "#fde0dd"}
-    for key, text, row, col in PIPELINE_STEPS:
-        x, y = col, 1 - row
-        where[key] = (x, y)
+    for key, _text, row, col in PIPELINE_STEPS:
+        text = texts[key]
         face = "#fff2cc" if key in ("mapping", "memory") else colours[row]
-        ax.text(x, y, text, ha="center", va="center", fontsize=9.5, zorder=3,
-                bbox=dict(boxstyle="round,pad=0.5", facecolor=face, edgecolor="#555555"))
+        t = ax.text(col, 1 - row, text, ha="center", va="center", fontsize=9.5, zorder=3,
+                    bbox=dict(boxstyle="round,pad=0.5", facecolor=face, edgecolor="#555555"))
+        boxes[key], rows[key] = t, row
+    fig.canvas.draw()  # lay the boxes out, so that arrows can run from edge to edge
     for a, b in _PIPELINE_ARROWS:
-        (x0, y0), (x1, y1) = where[a], where[b]
-        rad = 0.25 if (a, b) == ("text_encoder", "memory") else 0.0
-        ax.annotate("", xy=(x1, y1), xytext=(x0, y0), zorder=2,
-                    arrowprops=dict(arrowstyle="-|>", color="#333333", lw=1.4, shrinkA=38, shrinkB=38,
+        if rows[a] == rows[b]:      # along a row: right edge -> left edge
+            start, end, rad = (1.0, 0.5), (0.0, 0.5), 0.0
+        elif rows[a] < rows[b]:     # down from training to inference: bottom -> top
+            start, end, rad = (0.5, 0.0), (0.5, 1.0), 0.0
+        else:
+            start, end, rad = (0.5, 0.0), (0.5, 0.0), 0.0
+        if (a, b) == ("text_encoder", "memory"):  # the memory is encoded by the same text encoder
+            start, end, rad = (0.5, 0.0), (0.3, 0.0), 0.25
+        ax.annotate("", xy=end, xycoords=boxes[b].get_bbox_patch(), xytext=start,
+                    textcoords=boxes[a].get_bbox_patch(), zorder=4,
+                    arrowprops=dict(arrowstyle="-|>", color="#333333", lw=1.4, shrinkA=2, shrinkB=2,
                                     connectionstyle=f"arc3,rad={rad}"))
     ax.text(-0.55, 1.55, "training (text only)", fontsize=10, fontweight="bold", color="#1f4e79")
     ax.text(-0.55, -0.62, "inference (images)", fontsize=10, fontweight="bold", color="#7f2704")
@@ -213,8 +234,14 @@ def prediction_gallery(images, truth, predictions, title: str, ncols: int = 4):
     if len(truth) != len(images):
         raise ValueError(f"prediction_gallery: {len(truth)} label lists for {len(images)} images; expected one each")
     nrows = -(-len(images) // ncols)
-    height = 3.2 + 0.36 * len(predictions)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.4 * ncols, height * nrows), squeeze=False)
+    # inches: the image, the prediction lines under it (7.5 pt, ~1.3 line spacing), the next row's title
+    image_in, text_in, title_in, top_in = 3.6, (len(predictions) + 0.6) * 7.5 * 1.3 / 72, 0.3, 0.8
+    height = nrows * (image_in + text_in + title_in) + top_in
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.4 * ncols, height), squeeze=False,
+                             gridspec_kw=dict(hspace=(text_in + title_in) / image_in, wspace=0.25))
+    # not tight_layout: it ignores the text under each image, which then ran into the next row's title
+    fig.subplots_adjust(left=0.01, right=0.99, top=1 - (top_in + title_in * 0.7) / height,
+                        bottom=(text_in + 0.05) / height)
     for ax in axes.flat:
         ax.set_axis_off()
     for i, (ax, image) in enumerate(zip(axes.flat, images)):
@@ -224,7 +251,6 @@ def prediction_gallery(images, truth, predictions, title: str, ncols: int = 4):
         for method, preds in predictions.items():
             marked = [f"{c} {'+' if c in truth[i] else '-'}" for c in preds[i]]
             lines.append(f"{method}: " + ", ".join(marked))
-        ax.text(0, -0.04, "\n".join(lines), transform=ax.transAxes, va="top", ha="left", fontsize=7.5)
+        ax.text(0, -0.02, "\n".join(lines), transform=ax.transAxes, va="top", ha="left", fontsize=7.5)
     fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
     return fig

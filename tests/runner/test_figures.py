@@ -15,8 +15,11 @@ def _texts(fig):
 def test_pipeline_diagram_draws_every_step_and_arrow():
     fig = figures.pipeline_diagram()
     texts = _texts(fig)
-    for _key, text, _row, _col in figures.PIPELINE_STEPS:
-        assert text in texts
+    assert sorted(figures.pipeline_texts().values()) == sorted(t for t in texts if t in figures.pipeline_texts().values())
+    assert len(figures.pipeline_texts()) == len(figures.PIPELINE_STEPS)
+    # the numbers in the boxes are the package's defaults, not hand-copied ones
+    assert "(std 0.1 in training)" in figures.pipeline_texts()["text_emb"]
+    assert "a = 0.7" in figures.pipeline_texts()["mapping"] and "tau = 0.01" in figures.pipeline_texts()["mapping"]
     arrows = [c for c in fig.axes[0].get_children() if type(c).__name__ == "Annotation"]
     assert len(arrows) == len(figures._PIPELINE_ARROWS)
     assert figure_labels(fig, None)["titled"]
@@ -53,6 +56,18 @@ def test_prediction_gallery_marks_right_and_wrong():
     texts = _texts(fig)
     assert "A: cat +, dog -" in texts and "A: cow +, cat -" in texts
     assert [ax.get_title(loc="left") for ax in fig.axes] == ["true: cat", "true: dog, cow"]
+    plt.close(fig)
+    # the prediction lines under a first-row image end above the second row's title
+    images = [np.zeros((16, 16, 3), dtype=np.uint8)] * 4
+    preds = {m: [["cat", "dog", "cow"]] * 4 for m in ("method A", "method B", "method C", "method D")}
+    fig = figures.prediction_gallery(images, [["cat"]] * 4, preds, title="t", ncols=2)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    first_text = fig.axes[0].texts[0].get_window_extent(renderer)
+    second_title = fig.axes[2]._left_title  # the title set with loc="left" (matplotlib has no public getter)
+    assert second_title.get_text() == "true: cat"
+    assert first_text.y0 > second_title.get_window_extent(renderer).y1
+    assert fig.axes[2].texts[0].get_window_extent(renderer).y0 > 0, "the last row's lines stay inside the figure"
     plt.close(fig)
     with pytest.raises(ValueError, match="1 predictions for 'A'"):
         figures.prediction_gallery(images, [["cat"], ["dog"]], {"A": [["cat"]]}, title="t")
