@@ -26,6 +26,7 @@ the weights (instead of ~46 s of retries).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import socket
@@ -66,14 +67,31 @@ class LoadedCLIP:
 
     @property
     def weights_id(self) -> str:
-        """A string identifying the weights and the activation built (file path, size and mtime, or tag)."""
+        """A string identifying the weights and the activation built: a file's content hash, or the tag.
+
+        Every derived cache (features, text features, TaI-DPT prompts) is keyed on it. The content,
+        not the path, identifies a file, so moving the checkout, the cache folder or the weights
+        file keeps those caches valid (a path-based id made a moved cache recompute everything).
+        """
         p = self.pretrained
-        if p and os.path.isfile(p):
-            st = os.stat(p)
-            ident = f"{os.path.abspath(p)}:{st.st_size}:{int(st.st_mtime)}"
-        else:
-            ident = str(p)
+        ident = f"sha256:{file_digest(p)}" if p and os.path.isfile(p) else str(p)
         return f"{ident}|quick_gelu={self.quick_gelu}"
+
+
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def file_digest(path) -> str:
+    """SHA-256 of a file's bytes (hex), computed once per process for a given path, size and mtime."""
+    st = os.stat(path)
+    memo = (os.path.abspath(path), st.st_size, st.st_mtime_ns)
+    if memo not in _DIGESTS:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 22), b""):
+                h.update(block)
+        _DIGESTS[memo] = h.hexdigest()
+    return _DIGESTS[memo]
 
 
 _registered = False

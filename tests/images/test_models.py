@@ -1,4 +1,7 @@
 """load_clip: toy configs registered with open_clip, local checkpoints, fast failure offline."""
+import hashlib
+import shutil
+
 import pytest
 import torch
 
@@ -65,7 +68,15 @@ def test_checkpoint_file_loads_through_open_clip(tmp_path):
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
         assert torch.equal(a.model.encode_image(x), b.model.encode_image(x))
-    assert str(path) in b.weights_id
+    # the id is the file's content: a moved or copied file keeps it (and every cache keyed on it),
+    # other bytes change it
+    assert b.weights_id == f"sha256:{hashlib.sha256(path.read_bytes()).hexdigest()}|quick_gelu=False"
+    moved = tmp_path / "elsewhere" / "toy.pt"
+    moved.parent.mkdir()
+    shutil.copy(path, moved)
+    assert models.load_clip("lcmc-toy-rn", pretrained=str(moved)).weights_id == b.weights_id
+    torch.save({"state_dict": models.load_clip("lcmc-toy-rn", pretrained=None).model.state_dict()}, moved)
+    assert models.load_clip("lcmc-toy-rn", pretrained=str(moved)).weights_id != b.weights_id
 
 
 def test_offline_hf_hub_id_raises_weights_unavailable(monkeypatch):
