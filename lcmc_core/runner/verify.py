@@ -21,17 +21,19 @@ profile on another 2-core project machine reproduced every committed CSV value t
 stays far below anything a reader sees (tables print 0.1-0.01 mAP points). What does exceed it,
 measured and stated honestly:
 
-- *retraining the toy CLIPs on another machine*: the weights can differ, and then every toy number
-  built on them moves. Measured: the committed ``clip-like-gap`` checkpoint and one retrained here
-  with the same spec, seed, code and 2 threads (CPU "AMD EPYC", torch kernels ``AVX2``) end with
-  logit scales 98.0345 and 98.0335 (mid-gap 38.770 vs 38.787, small-gap 14.889 vs 14.844): a
-  trained parameter, so the weights differ, while an earlier retraining on another 2-core machine
-  had matched. The cause could not be pinned down (the committed run did not record its CPU); the
-  likely one is that machines "of the same kind" (2 cores) need not share a CPU, and MKL/oneDNN
-  then run other kernels (AVX2 vs AVX-512, AMD vs Intel code paths) whose reductions round
-  differently, which eight epochs of training amplify: the zero-shot 82.6 vs 82.7 kind of
-  difference. The manifest now records ``system.cpu_model`` and ``system.torch_cpu_capability`` so
-  that runs can be told apart; reusing a cached (or shared) checkpoint removes the difference.
+- *retraining the toy CLIPs on a machine with another CPU*: the weights differ, and then every toy
+  number built on them moves. Measured, ``clip-like-gap`` toy CLIP (same spec, seed, code and 2
+  threads), final logit scale: 98.0345 (the first committed run, CPU not recorded), 98.0335 (AMD
+  EPYC, torch kernels ``AVX2``), 98.0411 (Intel Xeon, ``AVX512``, the committed results since
+  2026-12-04), and 98.0294 on that Intel machine with its kernels capped to AVX2
+  (``ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 ONEDNN_MAX_CPU_ISA=AVX2``). So the CPU's
+  kernels decide (eight epochs amplify their different rounding), and capping the instruction set
+  does not make an Intel CPU reproduce an AMD one (MKL and oneDNN also pick code paths by vendor):
+  there is no cheap way to bit-identical toy CLIPs across CPUs. Their effect on the toy tables,
+  measured between the AMD and Intel runs: every mAP of the main table 0.05-0.56 points lower,
+  1.4 in an F1 cell, 2.4 in a per-class AP, and one paired verdict whose interval ended near 0
+  flipped. The manifest records ``system.cpu_model`` and ``system.torch_cpu_capability`` so that
+  runs can be told apart; reusing a cached (or shared) checkpoint removes the difference.
   ``verify`` names the cells that moved; ``--abs-tol`` (e.g. ``1`` mAP point) then checks only that
   the conclusions hold.
 - *a different number of torch threads while a toy CLIP trains*: this changes its weights as well
