@@ -537,7 +537,7 @@ def results_readme(manifest: Mapping[str, Any], checkout: str | None = None, tit
             flags = "" if fig.get("has_labels", True) and (fig.get("has_title") or fig.get("has_caption", True)) \
                 else " (some axes lack labels or a title)"
             lines += [f'<a href="{png}"><img src="{png}" width="{THUMBNAIL_WIDTH}" alt="{fig["name"]}"></a>', "",
-                      f"**{fig['name']}**: {_md_escape(caption)}. Made by {where}. {others}{flags}".rstrip(), ""]
+                      f"**{fig['name']}**: {_md_escape(caption).rstrip('.')}. Made by {where}. {others}{flags}".rstrip(), ""]
         if tables:
             lines += ["Tables:", ""]
             for tab in tables:

@@ -254,6 +254,9 @@ def test_results_readme_lists_figures_with_captions_cells_and_tables_in_reading_
     assert order.index("05_main_results") < order.index("00_toy_world"), "05 comes first for readers"
     assert '<img src="figures/05_main_results.png" width="320"' in text
     assert "**05_main_results**: mAP of every method. Made by cell 7 of `05_main_results.ipynb`." in text
+    manifest["notebooks"]["05_main_results"]["figures"][0]["caption"] = "A caption that ends a sentence."
+    assert "A caption that ends a sentence. Made by" in report.results_readme(manifest), "never '..'"
+    manifest["notebooks"]["05_main_results"]["figures"][0]["caption"] = "mAP of every method"
     assert "[05_main_results](tables/05_main_results.md) ([csv](tables/05_main_results.csv), " \
            "[tex](tables/05_main_results.tex)) (cell 6): Main table" in text
     assert "[notebook](../../notebooks/05_main_results.ipynb)" in text and "commit `abcdef123456`" in text
