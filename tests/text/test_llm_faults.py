@@ -30,6 +30,16 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _sigint_as_in_a_terminal() -> None:
+    """Run in the child before exec: SIGINT back to its default, so the child's Python turns it into KeyboardInterrupt.
+
+    A process started with SIGINT ignored (a background job of a non-interactive shell, e.g. ``make test &``)
+    passes the ignore on to its children, and Python keeps an inherited SIG_IGN; the child would then never
+    see the Ctrl-C this test sends.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_a_server_that_never_answers_fails_in_seconds_showing_retries():
     events = []
     with ChatServer(lambda p, a: "slow", slow_s=20) as server:
@@ -72,7 +82,8 @@ def test_ctrl_c_stops_the_job_within_seconds_and_writes_the_summary(tmp_path):
             [sys.executable, "-m", "lcmc_core", "generate-corpus", "--label-set", "voc2007", "--n", "40",
              "--generator", "openai", "--model", "fake-model", "--base-url", server.url, "--api-key-env",
              "LCMC_TEST_KEY", "--concurrency", "4", "--out", str(path)],
-            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            preexec_fn=_sigint_as_in_a_terminal)
         try:
             t_end = time.monotonic() + 30
             while time.monotonic() < t_end and server.requests < 10 and child.poll() is None:
