@@ -294,11 +294,6 @@ def gap_study(exp, clip_seeds: Iterable[int], variants: Iterable[str] | None = N
     return pd.concat(frames, ignore_index=True)
 
 
-def _unit_rows(x) -> np.ndarray:
-    a = (x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)).astype(np.float64)
-    return a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
-
-
 def mapping_view(result: ComparisonResult, alpha: float, temperature: float, n_points: int = 300,
                  projection=None) -> dict:
     """What one (alpha, temperature) does: merged mAP (and without mapping), the gap to the corpus, 2-D points.
@@ -327,13 +322,16 @@ def mapping_view(result: ComparisonResult, alpha: float, temperature: float, n_p
     rng = np.random.default_rng(result.seed)
     img_idx = np.sort(rng.choice(len(g), min(n_points, len(g)), replace=False))
     txt_idx = np.sort(rng.choice(len(result.text_emb), min(n_points, len(result.text_emb)), replace=False))
-    raw, texts, memory = _unit_rows(g[img_idx]), _unit_rows(result.text_emb[txt_idx]), _unit_rows(result.memory)
+    def unit(x):  # by direction, as the mapping and the scores see them
+        return torch.nn.functional.normalize(torch.as_tensor(x).float(), dim=-1).numpy()
+
+    raw, texts, memory = unit(g[img_idx]), unit(result.text_emb[txt_idx]), unit(result.memory)
     if projection is None:
         projection = PCA(n_components=2, svd_solver="full").fit(np.concatenate([raw, texts, memory]))
     return {"alpha": float(alpha), "temperature": float(temperature),
             "mAP": _map(result, mapped_scores["merged"]), "mAP_no_mapping": _map(result, raw_scores["merged"]),
-            "gap": gap_norm(_unit_rows(mapped), result.text_emb), "gap_no_mapping": gap_norm(_unit_rows(g), result.text_emb),
-            "image_2d": projection.transform(_unit_rows(mapped[img_idx])), "raw_2d": projection.transform(raw),
+            "gap": gap_norm(mapped, result.text_emb), "gap_no_mapping": gap_norm(g, result.text_emb),  # normalises rows
+            "image_2d": projection.transform(unit(mapped[img_idx])), "raw_2d": projection.transform(raw),
             "text_2d": projection.transform(texts), "memory_2d": projection.transform(memory),
             "projection": projection}
 

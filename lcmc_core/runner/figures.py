@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["FAMILY_COLORS", "MAPPING_COLORS", "method_family", "method_color", "forest_plot", "difference_plot",
-           "bars_with_errors", "PIPELINE_STEPS", "pipeline_diagram", "sprite_legend", "cooccurrence_heatmaps",
+           "bars_with_errors", "PIPELINE_STEPS", "pipeline_texts", "pipeline_diagram", "sprite_legend", "cooccurrence_heatmaps",
            "prediction_gallery"]
 
 FAMILY_COLORS = {"zero-shot": "#7f7f7f", "peer": "#9467bd", "trained": "#1f77b4", "CoMC": "#d62728",
@@ -149,14 +149,12 @@ def pipeline_diagram(title: str = "CoMC: train on text only, map images towards 
         boxes[key], rows[key] = t, row
     fig.canvas.draw()  # lay the boxes out, so that arrows can run from edge to edge
     for a, b in _PIPELINE_ARROWS:
-        if rows[a] == rows[b]:      # along a row: right edge -> left edge
-            start, end, rad = (1.0, 0.5), (0.0, 0.5), 0.0
-        elif rows[a] < rows[b]:     # down from training to inference: bottom -> top
-            start, end, rad = (0.5, 0.0), (0.5, 1.0), 0.0
-        else:
-            start, end, rad = (0.5, 0.0), (0.5, 0.0), 0.0
         if (a, b) == ("text_encoder", "memory"):  # the memory is encoded by the same text encoder
             start, end, rad = (0.5, 0.0), (0.3, 0.0), 0.25
+        elif rows[a] == rows[b]:    # along a row: right edge -> left edge
+            start, end, rad = (1.0, 0.5), (0.0, 0.5), 0.0
+        else:                       # down from training to inference: bottom -> top
+            start, end, rad = (0.5, 0.0), (0.5, 1.0), 0.0
         ax.annotate("", xy=end, xycoords=boxes[b].get_bbox_patch(), xytext=start,
                     textcoords=boxes[a].get_bbox_patch(), zorder=4,
                     arrowprops=dict(arrowstyle="-|>", color="#333333", lw=1.4, shrinkA=2, shrinkB=2,
