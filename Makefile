@@ -1,22 +1,40 @@
 # Two entry points (see README): `make reproduce` and `make test`.
-# Each creates or updates .venv from pyproject.toml first.
+# Each creates or updates .venv from requirements.lock (exact versions) first.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.lcmc-installed
+LOCK := requirements.lock
+# the extras `make setup` installs (the lock holds exactly these: `make lock` resolves the same set)
+EXTRAS := notebooks,llm,dev
 # Caches (rendered toy world, trained toy CLIPs, features) live inside the checkout by default.
 export LCMC_CACHE_DIR ?= $(CURDIR)/.cache/lcmc
 PROFILE ?= toy
+comma := ,
+# the constraints pip is configured with on this machine (if any) also bound the lock, so that the
+# lock never asks for a release pip here refuses
+PIP_CONSTRAINT_FILE := $(shell $(PYTHON) -m pip config get global.constraint 2>/dev/null)
 
-.PHONY: setup reproduce study test test-fast lint benchmark clean-cache
+.PHONY: setup lock reproduce study test test-fast test-latest test-openai-oldest lint benchmark environment clean-cache
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+# exactly the lock (every package, transitive ones included), then this package without touching them
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -r $(LOCK)
+	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m pip check
 	touch $(STAMP)
+
+# re-resolve the lock from pyproject.toml for every platform and Python >= 3.10 (uv pip compile
+# --universal); versions already locked are kept unless pyproject.toml rules them out: pass
+# LOCK_ARGS=--upgrade to move everything to the newest allowed release
+lock: $(STAMP)
+	$(PY) -m uv pip compile pyproject.toml $(foreach e,$(subst $(comma), ,$(EXTRAS)),--extra $(e)) \
+		--universal --python-version 3.10 --no-header --quiet \
+		$(if $(PIP_CONSTRAINT_FILE),-c $(PIP_CONSTRAINT_FILE)) $(LOCK_ARGS) -o $(LOCK)
+	@echo "wrote $(LOCK); run make setup (or make test) to install it"
 
 reproduce: $(STAMP)
 	@# toy profiles: build the toy world and toy CLIPs first, printing their metrics and timings
@@ -34,11 +52,36 @@ test: $(STAMP) lint
 test-fast: $(STAMP) lint
 	$(PY) -m pytest -q -m "not slow"
 
+# early warning for upstream breakage: a separate environment with the newest releases pyproject.toml
+# allows (not the lock), the list of packages that differ from the lock, then the fast suite
+VENV_LATEST ?= .venv-latest
+test-latest:
+	test -x $(VENV_LATEST)/bin/python || $(PYTHON) -m venv $(VENV_LATEST)
+	$(VENV_LATEST)/bin/python -m pip install --quiet --upgrade --upgrade-strategy eager -e ".[$(EXTRAS)]"
+	$(VENV_LATEST)/bin/python -m pip check
+	$(VENV_LATEST)/bin/python -m lcmc_core environment --lock $(LOCK)
+	$(VENV_LATEST)/bin/python -m ruff check lcmc_core tests benchmarks scripts notebooks
+	$(VENV_LATEST)/bin/python -m pytest -q -m "not slow" -p no:cacheprovider
+
+# the generator tests against the oldest openai that pyproject.toml allows (the lock has the newest):
+# that release goes into its own folder, ahead of the locked one on the path
+OPENAI_OLDEST_DIR := $(LCMC_CACHE_DIR)/openai-oldest
+test-openai-oldest: $(STAMP)
+	rm -rf $(OPENAI_OLDEST_DIR)
+	$(PY) -m pip install --quiet --no-deps --target $(OPENAI_OLDEST_DIR) \
+		"$$($(PY) -m lcmc_core environment --oldest openai)"
+	PYTHONPATH=$(OPENAI_OLDEST_DIR) LCMC_EXPECT_OPENAI="$$($(PY) -m lcmc_core environment --oldest openai)" \
+		$(PY) -m pytest -q -p no:cacheprovider tests/text/test_generators.py tests/text/test_llm_faults.py
+
 lint: $(STAMP)
 	$(PY) -m ruff check lcmc_core tests benchmarks scripts notebooks
 
 benchmark: $(STAMP)
 	$(PY) benchmarks/toy_world.py
+
+# which installed packages differ from the lock (what a rerun's environment changes)
+environment: $(STAMP)
+	$(PY) -m lcmc_core environment --lock $(LOCK)
 
 clean-cache:
 	rm -rf $(LCMC_CACHE_DIR)

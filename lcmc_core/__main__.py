@@ -1,9 +1,10 @@
-"""The command line: ``python -m lcmc_core reproduce | verify | toy-clips | generate-corpus`` (``--help`` on each).
+"""The command line: ``python -m lcmc_core reproduce | verify | toy-clips | generate-corpus | environment``.
 
 ``reproduce`` reruns the numbered notebooks for a profile into ``results/<profile>/``; ``verify``
 compares a rerun's tables with the committed ones (exit 1 when a cell differs); ``toy-clips``
 builds the toy world and every toy CLIP variant and writes their metrics; ``generate-corpus`` writes
-(or resumes) a training corpus with a sentence generator. Every error a user can cause (bad
+(or resumes) a training corpus with a sentence generator; ``environment`` lists the installed packages
+that differ from ``requirements.lock`` (``--help`` on each). Every error a user can cause (bad
 parameters, missing files, an unusable dataset or endpoint) is printed as one ``error:`` line with
 exit status 2; a failing notebook exits with 1; an incomplete run (an LLM corpus not finished)
 or an incomplete corpus job with 3; Ctrl-C with 130; SIGTERM with 143 (the manifest says "stopped").
@@ -96,6 +97,21 @@ def _run_generate_corpus(args) -> int:
     return 0 if summary.complete else 3
 
 
+def _run_environment(args) -> int:
+    from .environment import find_lock, format_differences, lock_differences, oldest_allowed
+
+    if args.oldest:
+        print(oldest_allowed(args.oldest))
+        return 0
+    lock = Path(args.lock) if args.lock else find_lock()
+    if lock is None:
+        from .errors import ConfigError
+        raise ConfigError("no lock file: pass --lock requirements.lock (this package does not run from a checkout)")
+    diffs = lock_differences(lock)
+    print(format_differences(diffs, lock))
+    return 1 if diffs and args.strict else 0
+
+
 def _run_toy_clips(args) -> int:
     from .images.toyclip import build_variants
 
@@ -147,6 +163,11 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--max-attempts", type=int, default=5, help="attempts per request")
     gen.add_argument("--time-budget-s", type=float, default=None)
     gen.add_argument("--out", required=True, help="corpus file (.jsonl); rerunning the same command resumes it")
+    env = sub.add_parser("environment", help="which installed packages differ from requirements.lock")
+    env.add_argument("--lock", default=None, help="lock file (default: requirements.lock of the checkout)")
+    env.add_argument("--strict", action="store_true", help="exit 1 when any package differs")
+    env.add_argument("--oldest", default=None, metavar="PACKAGE",
+                     help="print name==version of the oldest release pyproject.toml allows for PACKAGE, and stop")
     return parser
 
 
@@ -157,7 +178,7 @@ def main(argv=None) -> int:
 
     args = build_parser().parse_args(argv)
     run = {"reproduce": _run_reproduce, "verify": _run_verify, "generate-corpus": _run_generate_corpus,
-           "toy-clips": _run_toy_clips}
+           "toy-clips": _run_toy_clips, "environment": _run_environment}
     try:
         return run[args.command](args)
     except NotebookFailed as exc:

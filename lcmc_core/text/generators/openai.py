@@ -219,12 +219,14 @@ class OpenAIGenerator(LLMGenerator):
                            f"{self._scrub(failure, key)}")
 
     def _timeout(self, remaining: float | None):
-        """The per-attempt timeout (connect and read), cut to ``remaining`` seconds of a deadline."""
-        import httpx
+        """The per-attempt timeout (connect and read), cut to ``remaining`` seconds of a deadline.
+
+        Built with ``openai.Timeout``, the client's own export (whichever HTTP library it uses underneath).
+        """
         read, connect = self.read_timeout_s, self.connect_timeout_s
         if remaining is not None:
             read, connect = min(read, remaining), min(connect, remaining)
-        return httpx.Timeout(read, connect=connect, write=read, pool=read)
+        return self._openai.Timeout(read, connect=connect, write=read, pool=read)
 
     # --- secrets -------------------------------------------------------------------------------
     @staticmethod
