@@ -27,7 +27,7 @@ import torch
 
 from lcmc_core.images.features import FeatureFile, ImageFeatures, write_feature_entry
 from lcmc_core.method.mapping import cross_modal_map
-from lcmc_core.runner.comparison import MethodConfig, compare_on_embeddings
+from lcmc_core.experiments.comparison import MethodConfig, compare_on_embeddings
 from lcmc_core.text import corpus as corpus_mod
 from lcmc_core.text.label_sets import get_label_set
 

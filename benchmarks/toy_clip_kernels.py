@@ -3,7 +3,7 @@
 Trains the toy profile's ``clip-like-gap`` toy CLIP (seed 0, 368 steps, ~3 minutes on 2 cores) into a
 fresh temporary cache and prints the CPU, torch's CPU kernels and the final logit scale beside the
 committed one (``results/toy/tables/toy_clip_metrics.json``). Equal values mean this CPU reproduces
-the committed toy CLIPs (and so every toy number); see ``lcmc_core/runner/verify.py`` for the values
+the committed toy CLIPs (and so every toy number); see ``lcmc_core/harness/verify.py`` for the values
 measured on other CPUs. To see whether capping the instruction set changes the outcome, run it as
 ``ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 ONEDNN_MAX_CPU_ISA=AVX2 python benchmarks/toy_clip_kernels.py``.
 Run it alone: another torch job on the machine does not change the result, but makes it slow.
@@ -15,7 +15,7 @@ import tempfile
 import torch
 
 from lcmc_core.images import toyclip
-from lcmc_core.runner.provenance import system_info
+from lcmc_core.harness.provenance import system_info
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

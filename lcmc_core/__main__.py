@@ -20,7 +20,7 @@ from pathlib import Path
 
 
 def _reproduce_arguments(parser: argparse.ArgumentParser) -> None:
-    from .runner.profiles import available_profiles
+    from .experiments.profiles import available_profiles
     parser.add_argument("--profile", default="toy",
                         help=f"profile name ({', '.join(available_profiles())}) or path of a .yaml profile")
     parser.add_argument("--only", action="append", default=None, metavar="NN",
@@ -42,8 +42,8 @@ def _reproduce_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _run_reproduce(args) -> int:
     from .errors import ConfigError
-    from .runner import reproduce as rp
-    from .runner.profiles import parse_set
+    from .experiments.profiles import parse_set
+    from .harness import reproduce as rp
 
     overrides = parse_set(args.set)
     if args.root is not None:
@@ -72,7 +72,7 @@ def _run_reproduce(args) -> int:
 
 
 def _run_verify(args) -> int:
-    from .runner.verify import TOLERANCE, Tolerance, format_report, verify
+    from .harness.verify import TOLERANCE, Tolerance, format_report, verify
 
     tol = Tolerance(rel=TOLERANCE.rel if args.rel_tol is None else args.rel_tol,
                     abs=TOLERANCE.abs if args.abs_tol is None else args.abs_tol)
@@ -123,8 +123,8 @@ def _run_toy_clips(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m lcmc_core``."""
-    from .runner import reproduce as rp
-    from .runner import verify as vf
+    from .harness import reproduce as rp
+    from .harness import verify as vf
 
     parser = argparse.ArgumentParser(prog="python -m lcmc_core", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -174,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     """Entry point of ``python -m lcmc_core``: one ``error:`` line and status 2 for anything a user can cause."""
     from .errors import LcmcError
-    from .runner.reproduce import NotebookFailed, RunStopped
+    from .harness.reproduce import NotebookFailed, RunStopped
 
     args = build_parser().parse_args(argv)
     run = {"reproduce": _run_reproduce, "verify": _run_verify, "generate-corpus": _run_generate_corpus,

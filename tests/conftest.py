@@ -32,7 +32,7 @@ def smoke_comparison(smoke_clip):
     """run_comparison on 96 test scenes with a small corpus and short training (seconds)."""
     from lcmc_core.images import datasets
     from lcmc_core.method.classifier import TrainConfig
-    from lcmc_core.runner import comparison
+    from lcmc_core.experiments import comparison
     ds = datasets.load("emoji-voc", split="test", n=96)
     cfg = comparison.MethodConfig(prompt_copies=2, n_boot=20,
                                   classifier=TrainConfig(epochs=3, batch_size=64, warmup_epochs=1))

@@ -9,10 +9,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "lcmc_core"
-# Which layers a layer may import (shared modules: errors, checks, cache, secrets, memory).
-SHARED = {"errors", "checks", "cache", "secrets", "memory"}
+# Which layers a layer may import (shared modules, importable by every layer: SHARED).
+SHARED = {"errors", "checks", "cache", "secrets", "memory", "environment", "outputs"}
 ALLOWED = {"method": {"method"}, "text": {"text"}, "images": {"images", "method", "text"},
-           "runner": {"runner", "method", "text", "images"}}
+           "experiments": {"experiments", "method", "text", "images"},
+           "reporting": {"reporting", "experiments", "method", "text", "images"},
+           "harness": {"harness", "reporting", "experiments", "method", "text", "images"}}
 
 
 def _modules() -> dict[str, Path]:

@@ -311,8 +311,8 @@ def evaluate_toy_clip(loaded: LoadedCLIP, spec: ToyCLIPSpec, n_heldout: int = 10
 
     Protocols (the same names as everywhere else): retrieval with CLIP's own ``encode_image``
     embedding; zero-shot mAP with the published protocol (``encode_image``, OpenAI's 80 templates,
-    :data:`lcmc_core.runner.comparison.ZERO_SHOT_PROTOCOL`); the gap on the embedding CoMC scores
-    (attention pool without positional embedding, :data:`~lcmc_core.runner.comparison.GAP_PROTOCOL`).
+    :data:`lcmc_core.experiments.comparison.ZERO_SHOT_PROTOCOL`); the gap on the embedding CoMC scores
+    (attention pool without positional embedding, :data:`~lcmc_core.experiments.comparison.GAP_PROTOCOL`).
     """
     from ..method.gap import gap_norm
     from ..method.metrics import mean_average_precision

@@ -1,119 +1,213 @@
-"""CoMC as one estimator, shaped like scikit-learn's: hyperparameters in the constructor, ``fit``, learned attributes ``_``.
+"""CoMC as one scikit-learn estimator, the single owner of the method's hyperparameters.
 
 >>> model = CoMC(alpha=0.7, temperature=0.01).fit(text_emb, targets, memory=class_prompts)
 >>> scores = model.decision_function(image_global, image_local)        # (N, C) numpy array
 
-``fit`` trains the text-only classifier (:func:`~lcmc_core.method.classifier.train_text_classifier`,
-the official recipe in :class:`~lcmc_core.method.classifier.TrainConfig`) on CLIP *text* embeddings
-and keeps the text memory of the cross-modal mapping; ``decision_function`` maps image embeddings
-towards the text modality (:func:`~lcmc_core.method.mapping.cross_modal_map`) and merges the global
-score with the pooled local scores (:func:`~lcmc_core.method.mapping.score_images`). Everything is
-tensors in, tensors (or arrays) out: models, datasets and caches are the runner's business.
+Every hyperparameter of the method is declared once, in :class:`CoMC`'s constructor, with its
+default (the official value), its type and a one-line help (:func:`hyperparameters` reads them back:
+the experiments' parameter tree and the profiles are built from it). The functions below the
+estimator (:func:`~lcmc_core.method.mapping.cross_modal_map`, :func:`~lcmc_core.method.mapping.score_images`,
+:func:`~lcmc_core.method.classifier.train_text_classifier`) take them as arguments and repeat no default.
+
+``fit`` trains the text-only classifier (the official recipe in
+:class:`~lcmc_core.method.classifier.TrainConfig`, noise injection included) on CLIP *text* embeddings and
+keeps the text memory of the cross-modal mapping; ``decision_function`` maps image embeddings towards
+the text modality and merges the global score with the pooled local scores. Variants of a fitted
+estimator (another alpha, temperature, branch, ...) come from :meth:`CoMC.with_params`, which keeps the
+trained classifier when only inference hyperparameters change; :meth:`CoMC.from_classifier` adopts a
+classifier trained elsewhere (a cache, another recipe, zero-shot prompts).
 """
 from __future__ import annotations
 
+import inspect
+import typing
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any, NamedTuple
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator, clone
 
 from ..checks import check_int
 from .classifier import TextClassifier, TrainConfig, train_text_classifier
-from .mapping import score_images
+from .mapping import check_unit_rows, cross_modal_map, score_images
 
-__all__ = ["CoMC", "decision_functions", "replace"]
+__all__ = ["CoMC", "Hyper", "Hyperparameter", "hyperparameters", "decision_functions"]
 
 
-class CoMC:
+class Hyper(NamedTuple):
+    """What a hyperparameter of :class:`CoMC` is for, and when it acts (``"inference"``: no retraining needed)."""
+
+    help: str
+    stage: str  # "training" or "inference"
+
+
+class Hyperparameter(NamedTuple):
+    """One constructor parameter of :class:`CoMC`: name, type, default (the official value), help and stage."""
+
+    name: str
+    type: Any
+    default: Any
+    help: str
+    stage: str
+
+
+class CoMC(BaseEstimator):
     """CoMC (Liu et al., ICML 2024): a multi-label classifier trained on text, applied to mapped image embeddings.
 
-    Parameters (official values as defaults): ``alpha`` (weight of the image embedding in the
-    mapping; 1 = no mapping, 0 = DeCap's projection), ``temperature`` of the mapping's softmax,
-    ``local_weight`` of the pooled local scores in the merge, ``map_global`` / ``map_local``
-    (which embeddings are mapped), ``top_k`` (map with the exact top-k memory rows per query;
-    None = every row), ``classifier`` (:class:`TrainConfig`), ``seed``.
-
-    Learned attributes after :meth:`fit`: ``classifier_`` (:class:`TextClassifier`),
-    ``coef_`` (its (C, D) weight as a tensor), ``memory_`` (the (M, D) text memory), ``history_``
-    (per-epoch loss and learning rate), ``n_classes_``, ``n_features_``.
+    Every parameter is a hyperparameter of the method (see :func:`hyperparameters`); the defaults are the
+    official code's. Learned attributes after :meth:`fit`: ``classifier_`` (:class:`TextClassifier`),
+    ``coef_`` (its (C, D) weight), ``memory_`` (the (M, D) text memory, or None: no mapping),
+    ``history_`` (per-epoch loss and learning rate), ``epoch_weights_`` ((E, C, D) weights after every
+    epoch, or None), ``n_classes_``, ``n_features_``.
     """
 
-    def __init__(self, alpha: float = 0.7, temperature: float = 0.01, local_weight: float = 0.5,
-                 map_global: bool = True, map_local: bool = True, top_k: int | None = None,
-                 classifier: TrainConfig | None = None, seed: int = 0):
+    def __init__(
+        self,
+        alpha: Annotated[float, Hyper("mapping: weight of the image embedding (1 = no mapping, 0 = DeCap's "
+                                      "projection onto the memory)", "inference")] = 0.7,
+        temperature: Annotated[float, Hyper("mapping: softmax temperature over the memory (0.01 = CLIP's logit "
+                                            "scale 100)", "inference")] = 0.01,
+        memory_top_k: Annotated[int | None, Hyper("mapping: only the k most similar memory rows per embedding, "
+                                                  "exactly (null: every row)", "inference")] = None,
+        local_weight: Annotated[float, Hyper("weight of the pooled local scores in the merged score",
+                                             "inference")] = 0.5,
+        map_global: Annotated[bool, Hyper("map the global image embedding", "inference")] = True,
+        map_local: Annotated[bool, Hyper("map every local image embedding", "inference")] = True,
+        classifier: Annotated[TrainConfig, Hyper("the classifier's training recipe: noise injection, loss, "
+                                                 "optimiser, schedule", "training")] = TrainConfig(),
+        seed: Annotated[int, Hyper("seed of the classifier's initialisation, batch order and noise",
+                                   "training")] = 0,
+    ):
         self.alpha = alpha
         self.temperature = temperature
+        self.memory_top_k = memory_top_k
         self.local_weight = local_weight
         self.map_global = map_global
         self.map_local = map_local
-        self.top_k = top_k
-        self.classifier = classifier if classifier is not None else TrainConfig()
+        self.classifier = classifier
         self.seed = seed
 
-    # --- scikit-learn's parameter protocol ------------------------------------------------------
-    _PARAMS = ("alpha", "temperature", "local_weight", "map_global", "map_local", "top_k", "classifier", "seed")
-
-    def get_params(self, deep: bool = False) -> dict[str, Any]:
-        """The constructor's parameters as a dict."""
-        return {name: getattr(self, name) for name in self._PARAMS}
-
-    def set_params(self, **params) -> CoMC:
-        """Set constructor parameters (unknown names are an error); returns ``self``."""
-        unknown = sorted(set(params) - set(self._PARAMS))
-        if unknown:
-            raise ValueError(f"CoMC.set_params: unknown parameters {unknown}; expected some of {list(self._PARAMS)}")
-        for name, value in params.items():
-            setattr(self, name, value)
+    # --- hyperparameters ---------------------------------------------------------------------
+    def check_params(self) -> CoMC:
+        """Check every hyperparameter's type and range (one-line ``ValueError`` naming it); returns ``self``."""
+        from ..checks import check_real
+        check_real("CoMC.alpha", self.alpha, 0, 1)
+        check_real("CoMC.temperature", self.temperature, 0, low_open=True)
+        if self.memory_top_k is not None:
+            check_int("CoMC.memory_top_k", self.memory_top_k, 1)
+        check_real("CoMC.local_weight", self.local_weight, 0, 1)
+        for name in ("map_global", "map_local"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"CoMC.{name}: expected true or false, got {getattr(self, name)!r}")
+        if not isinstance(self.classifier, TrainConfig):
+            raise ValueError(f"CoMC.classifier: expected a TrainConfig, got {type(self.classifier).__name__}")
+        check_int("CoMC.seed", self.seed, 0)
         return self
 
-    def __repr__(self) -> str:
-        changed = {k: v for k, v in self.get_params().items() if v != CoMC().get_params()[k]}
-        return f"CoMC({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
+    def with_params(self, **params) -> CoMC:
+        """A copy with other hyperparameters; it stays fitted when only inference hyperparameters change.
+
+        ``classifier`` may be a dict of :class:`TrainConfig` fields to change (``classifier={"noise_std": 0}``).
+        Changing a training hyperparameter (``classifier``, ``seed``) returns an unfitted copy: call
+        :meth:`fit` on it.
+        """
+        if isinstance(params.get("classifier"), Mapping):
+            import dataclasses
+            params["classifier"] = dataclasses.replace(self.classifier, **params["classifier"])
+        new = clone(self).set_params(**params)
+        stages = {h.name: h.stage for h in hyperparameters()}
+        retrain = any(stages[k] == "training" and params[k] != getattr(self, k) for k in params)
+        if _is_fitted(self) and not retrain:
+            new._adopt(self.classifier_, self.memory_, self.history_, self.epoch_weights_)
+        return new.check_params()
 
     # --- learning ---------------------------------------------------------------------------
-    def fit(self, text_emb, targets, memory=None, *, classnames: list[str] | None = None,
-            val=None, progress: bool = False) -> CoMC:
+    def fit(self, text_emb, targets, memory, *, classnames: list[str] | None = None, val=None,
+            progress: bool = False) -> CoMC:
         """Train the classifier on text embeddings (N, D) with {0, 1} targets (N, C); keep ``memory`` (M, D).
 
-        ``memory=None`` means no mapping at inference (the classifier alone). ``val`` (text
+        ``memory`` (unit rows, e.g. one class-prompt embedding per class) is required: pass
+        ``memory=None`` to choose no mapping at inference (then ``alpha``, ``temperature`` and
+        ``memory_top_k`` are unused, and a warning says so unless ``alpha`` is 1). ``val`` (text
         embeddings, targets) is scored after every epoch for monitoring only (never selection).
         """
-        if not isinstance(self.classifier, TrainConfig):
-            raise TypeError(f"CoMC.classifier: expected a TrainConfig, got {type(self.classifier).__name__}")
-        check_int("CoMC.seed", self.seed, 0)
+        self.check_params()
+        epochs: list = []
         clf, history = train_text_classifier(text_emb, targets, self.classifier, val=val, seed=self.seed,
-                                             progress=progress, classnames=classnames)
-        return self._set_fitted(clf, history, memory)
+                                             progress=progress, classnames=classnames, epoch_weights=epochs)
+        return self._adopt(clf, memory, history, torch.stack(epochs) if epochs else None)
 
-    def _set_fitted(self, clf: TextClassifier, history: list, memory) -> CoMC:
-        """Adopt an already trained classifier (e.g. from a cache) as if :meth:`fit` had trained it."""
+    @classmethod
+    def from_classifier(cls, classifier, memory, *, history=(), epoch_weights=None, **params) -> CoMC:
+        """A fitted estimator from a classifier trained elsewhere: a :class:`TextClassifier` or a (C, D) weight.
+
+        ``memory`` as in :meth:`fit` (None: no mapping); ``params`` are the estimator's hyperparameters
+        (defaults: the official ones); ``history`` and ``epoch_weights`` as :meth:`fit` records them.
+        """
+        if not isinstance(classifier, TextClassifier):
+            weight = torch.as_tensor(np.asarray(classifier) if not isinstance(classifier, torch.Tensor) else classifier)
+            if weight.ndim != 2:
+                raise ValueError(f"classifier: expected a TextClassifier or a (C, D) weight, got shape {tuple(weight.shape)}")
+            clf = TextClassifier(int(weight.shape[1]), int(weight.shape[0]))
+            with torch.no_grad():
+                clf.weight.copy_(weight.float())
+            classifier = clf
+        return cls(**params).check_params()._adopt(classifier, memory, history, epoch_weights)
+
+    def _adopt(self, clf: TextClassifier, memory, history, epoch_weights) -> CoMC:
+        """Set the learned attributes from a trained classifier and a memory (checked: unit rows, matching D)."""
         self.classifier_ = clf.eval()
         self.coef_ = clf.weight.detach()
         self.history_ = list(history)
+        self.epoch_weights_ = epoch_weights
         self.n_classes_, self.n_features_ = clf.num_classes, clf.dim
         if memory is not None:
             memory = torch.as_tensor(np.asarray(memory)) if not isinstance(memory, torch.Tensor) else memory
-            if memory.ndim != 2 or memory.shape[1] != self.n_features_:
-                raise ValueError(f"memory: expected an (M, {self.n_features_}) matrix, got shape {tuple(memory.shape)}")
+            if memory.ndim != 2 or memory.shape[1] != self.n_features_ or memory.shape[0] == 0:
+                raise ValueError(f"memory: expected an (M, {self.n_features_}) matrix with M >= 1, got shape "
+                                 f"{tuple(memory.shape)}")
             memory = memory.detach().float()
+            check_unit_rows(memory, "memory")
+        elif self.alpha != 1.0:
+            import warnings
+            warnings.warn(f"CoMC: memory=None, so nothing is mapped: alpha={self.alpha}, temperature={self.temperature} "
+                          f"and memory_top_k={self.memory_top_k} are unused", UserWarning, stacklevel=3)
         self.memory_ = memory
         return self
 
     def _check_fitted(self) -> None:
-        if not hasattr(self, "classifier_"):
+        if not _is_fitted(self):
             raise RuntimeError("this CoMC instance is not fitted yet: call fit(text_emb, targets, memory) first")
 
     # --- inference ----------------------------------------------------------------------------
-    def _scoring_options(self) -> dict:
-        return dict(memory=self.memory_, temperature=self.temperature, alpha=self.alpha,
+    def scoring_options(self) -> dict:
+        """The arguments of :func:`~lcmc_core.method.mapping.score_images` this estimator scores with."""
+        self._check_fitted()
+        memory = None if self.alpha == 1.0 else self.memory_   # alpha 1 maps nothing
+        return dict(memory=memory, temperature=self.temperature, alpha=self.alpha,
                     local_weight=self.local_weight, map_global=self.map_global, map_local=self.map_local,
-                    top_k=self.top_k)
+                    top_k=self.memory_top_k)
+
+    def mapping_transforms(self) -> tuple:
+        """``(global_fn, local_fn)``: this estimator's mapping of global / local embeddings (None where nothing is
+        mapped), for scoring another model's classifier on mapped embeddings (e.g. TaI-DPT + CoMC mapping)."""
+        self._check_fitted()
+        if self.memory_ is None or self.alpha == 1.0:
+            return None, None
+
+        def mapped(x):
+            return cross_modal_map(x, self.memory_.to(x.device), self.temperature, self.alpha, top_k=self.memory_top_k)
+
+        return (mapped if self.map_global else None), (mapped if self.map_local else None)
 
     def scores(self, global_emb, local_emb=None, **options) -> dict:
-        """The score dict of :func:`~lcmc_core.method.mapping.score_images`: ``global``, ``local``, ``merged`` (tensors)."""
-        self._check_fitted()
-        return score_images(self.coef_, global_emb, local_emb, **self._scoring_options(), **options)
+        """The score dict of :func:`~lcmc_core.method.mapping.score_images`: ``global``, ``local``, ``merged`` (tensors).
+
+        Image embeddings must be L2-normalised (a one-line error names the one that is not); ``options``
+        are further arguments of ``score_images`` (``global_transform``, ``image_chunk``, ``device``, ...).
+        """
+        return score_images(self.coef_, global_emb, local_emb, **self.scoring_options(), check_unit=True, **options)
 
     def decision_function(self, global_emb, local_emb=None) -> np.ndarray:
         """Scores (N, C) of images: the mapped global score merged with the pooled mapped local score."""
@@ -129,33 +223,40 @@ class CoMC:
         return pred * (scores >= threshold)
 
 
+def _is_fitted(model: CoMC) -> bool:
+    return hasattr(model, "classifier_")
+
+
+def hyperparameters() -> list[Hyperparameter]:
+    """Every hyperparameter of :class:`CoMC`, read from its constructor: name, type, default, help, stage."""
+    hints = typing.get_type_hints(CoMC.__init__, include_extras=True)
+    out = []
+    for name, param in inspect.signature(CoMC.__init__).parameters.items():
+        if name == "self":
+            continue
+        hint = hints[name]
+        meta = next(m for m in hint.__metadata__ if isinstance(m, Hyper))
+        out.append(Hyperparameter(name, typing.get_args(hint)[0], param.default, meta.help, meta.stage))
+    return out
+
+
 def decision_functions(models: Mapping[str, CoMC], global_emb, local_emb=None, **options) -> dict[str, dict]:
     """Score several fitted models in as few passes over the (streamed) local embeddings as their settings allow.
 
-    Models with the same mapping settings and memory share one pass (each chunk is read and
-    mapped once, then every classifier applied). Returns ``name -> score dict`` as
+    Models with the same inference hyperparameters and memory share one pass (each chunk is read
+    and mapped once, then every classifier applied). Returns ``name -> score dict`` as
     :meth:`CoMC.scores`.
     """
     groups: dict[tuple, dict[str, CoMC]] = {}
     for name, model in models.items():
-        model._check_fitted()
-        opts = model._scoring_options()
+        opts = model.scoring_options()
         memory = opts.pop("memory")
         key = (tuple(sorted(opts.items())), id(memory))
         groups.setdefault(key, {})[name] = model
     out: dict[str, dict] = {}
     for members in groups.values():
         first = next(iter(members.values()))
-        results = score_images({name: m.coef_ for name, m in members.items()}, global_emb, local_emb,
-                               **first._scoring_options(), **options)
-        out.update(results)
+        out.update(score_images({name: m.coef_ for name, m in members.items()}, global_emb, local_emb,
+                                **first.scoring_options(), check_unit=True, **options))
     return {name: out[name] for name in models}
-
-
-def replace(model: CoMC, **params) -> CoMC:
-    """A fitted copy of ``model`` with other inference parameters (``alpha``, ``temperature``, ...): no retraining."""
-    clone = CoMC(**{**model.get_params(), **params})
-    if hasattr(model, "classifier_"):
-        clone._set_fitted(model.classifier_, model.history_, model.memory_)
-    return clone
 

@@ -9,7 +9,9 @@ per class, i.e. M = C)::
     m  = m / |m|
     f' = alpha * f + (1 - alpha) * m             # NOT renormalised
 
-with ``temperature = 0.01`` (CLIP's logit scale 100) and ``alpha = 0.7`` in the official code.
+with ``temperature = 0.01`` (CLIP's logit scale 100) and ``alpha = 0.7`` in the official code (the defaults
+of the estimator :class:`~lcmc_core.method.comc.CoMC`, which owns every hyperparameter: the functions
+here take them as arguments).
 ``alpha = 0`` is DeCap's projection onto the text memory (ICLR 2023).
 
 A large memory (every corpus sentence, ~100k rows) makes the exact mapping expensive:
@@ -47,13 +49,15 @@ from ..checks import as_tensor
 from ..memory import release_freed_memory
 
 __all__ = ["cross_modal_map", "score_images", "mean_shift", "embedding_mean", "DEFAULT_CHUNK_ELEMENTS",
-           "LOCAL_POOLS"]
+           "LOCAL_POOLS", "UNIT_NORM_TOLERANCE", "check_unit_rows"]
 
 #: With ``chunk_size=None`` the rows are processed in chunks of ``DEFAULT_CHUNK_ELEMENTS // M``,
 #: so each chunk's similarity matrix holds at most ~16.8 M floats (64 MiB in float32).
 DEFAULT_CHUNK_ELEMENTS = 2 ** 24
 LOCAL_POOLS = ("max", "softmax")
 _GLOBAL_CHUNK = 8192  # global embeddings are scored in blocks of this many rows
+#: How far a row's norm may be from 1 for ``check_unit`` (float16 local features are within ~1e-3).
+UNIT_NORM_TOLERANCE = 1e-2
 
 
 def _as_float_tensor(x, name: str) -> torch.Tensor:
@@ -76,7 +80,7 @@ def _check_temperature_alpha(temperature: float, alpha: float) -> None:
         raise ValueError(f"alpha: expected a number in [0, 1], got {alpha!r}")
 
 
-def cross_modal_map(emb, memory, temperature: float = 0.01, alpha: float = 0.7,
+def cross_modal_map(emb, memory, temperature: float, alpha: float,
                     chunk_size: int | None = None, top_k: int | None = None, return_bound: bool = False):
     """Map embeddings ``emb`` (..., D) towards the text modality using the text ``memory`` (M, D).
 
@@ -188,12 +192,23 @@ def _pool(logits: torch.Tensor, how: str, temperature: float) -> torch.Tensor:
     return (weights * logits).sum(dim=1)
 
 
+def check_unit_rows(x: torch.Tensor, name: str, tolerance: float = UNIT_NORM_TOLERANCE) -> None:
+    """Raise a one-line error when a row of ``x`` (..., D) is not a unit vector (within ``tolerance``)."""
+    norms = x.float().norm(dim=-1).reshape(-1)
+    bad = (norms - 1).abs() > tolerance
+    if bool(bad.any()):
+        i = int(torch.nonzero(bad)[0])
+        raise ValueError(f"{name}: expected L2-normalised rows (CLIP embeddings on the unit sphere), but row {i} of "
+                         f"this block has norm {float(norms[i]):.4g}; normalise them first, e.g. "
+                         f"torch.nn.functional.normalize(x, dim=-1)")
+
+
 def score_images(classifier_weight_or_fn, global_emb, local_emb=None, memory=None,
-                 temperature: float = 0.01, alpha: float = 0.7, local_weight: float = 0.5,
+                 temperature: float | None = None, alpha: float | None = None, local_weight: float | None = None,
                  map_global: bool = True, map_local: bool = True, image_chunk: int = 256, *,
-                 local_pool: str = "max", pool_temperature: float = 0.01, top_k: int | None = None,
+                 local_pool: str = "max", pool_temperature: float | None = None, top_k: int | None = None,
                  global_transform: Callable | None = None, local_transform: Callable | None = None,
-                 device: str | torch.device | None = None):
+                 device: str | torch.device | None = None, check_unit: bool = False):
     """Score images with a text-trained classifier: CoMC's mapped global + pooled local logits.
 
     ``classifier_weight_or_fn`` is a (C, D) weight (logits = x @ W.T, bias-free as in CoMC), any
@@ -202,10 +217,13 @@ def score_images(classifier_weight_or_fn, global_emb, local_emb=None, memory=Non
     result is then a dict ``name -> result``). ``global_emb`` is (N, D); ``local_emb`` is (N, P, D)
     (a tensor, array or :class:`~lcmc_core.images.features.FeatureFile`) or None. ``global_transform`` /
     ``local_transform`` are applied to the embeddings first (e.g. a mean shift). With
-    ``memory=None`` nothing is mapped; otherwise the global / local embeddings are passed through
-    :func:`cross_modal_map` (``top_k`` as there) when ``map_global`` / ``map_local`` is true.
-    ``local_pool`` is ``"max"`` (CoMC) or ``"softmax"`` (weights ``softmax_p(s_p /
-    pool_temperature)``). Work runs on ``device`` (default: that of ``global_emb``), results on CPU.
+    ``memory=None`` (or ``alpha = 1``) nothing is mapped; otherwise the global / local embeddings are
+    passed through :func:`cross_modal_map` (``temperature``, ``alpha`` and ``top_k`` as there; the
+    estimator :class:`~lcmc_core.method.comc.CoMC` holds their values) when ``map_global`` /
+    ``map_local`` is true. ``local_pool`` is ``"max"`` (CoMC) or ``"softmax"`` (weights
+    ``softmax_p(s_p / pool_temperature)``). With ``check_unit`` every raw input row (before any
+    transform) must be a unit vector, else a one-line error. Work runs on ``device`` (default: that of
+    ``global_emb``), results on CPU.
 
     Returns a dict of (N, C) tensors: ``"global"``, ``"local"`` (pooled over the P positions; None
     without ``local_emb``), ``"merged"`` = ``(1 - local_weight) * global + local_weight * local``
@@ -225,78 +243,95 @@ def score_images(classifier_weight_or_fn, global_emb, local_emb=None, memory=Non
         raise ValueError(f"global_emb: expected shape (N, D), got {tuple(g.shape)}")
     n, d = g.shape
     loc = _check_local(local_emb, n, d)
-    if not (_is_real(local_weight) and 0.0 <= local_weight <= 1.0):
-        raise ValueError(f"local_weight: expected a number in [0, 1], got {local_weight!r}")
+    if loc is not None and not (_is_real(local_weight) and 0.0 <= local_weight <= 1.0):
+        raise ValueError(f"local_weight: expected a number in [0, 1] to merge the local branch, got {local_weight!r}")
     if not _is_count(image_chunk) or image_chunk < 1:
         raise ValueError(f"image_chunk: expected a positive integer, got {image_chunk!r}")
     if local_pool not in LOCAL_POOLS:
         raise ValueError(f"local_pool: expected one of {LOCAL_POOLS}, got {local_pool!r}")
-    if not (_is_real(pool_temperature) and pool_temperature > 0):
-        raise ValueError(f"pool_temperature: expected a finite number > 0, got {pool_temperature!r}")
-    _check_temperature_alpha(temperature, alpha)
+    if loc is not None and local_pool == "softmax" and not (_is_real(pool_temperature) and pool_temperature > 0):
+        raise ValueError(f"pool_temperature: expected a finite number > 0 for softmax pooling, got {pool_temperature!r}")
     device = torch.device(device) if device is not None else g.device
     if memory is not None:
+        _check_temperature_alpha(temperature, alpha)
         memory = _as_float_tensor(memory, "memory").to(device)
-    use_top_k = memory is not None and top_k is not None and top_k < memory.shape[0]
-
-    def embed(x, transform, mapped):
-        x = _upcast_half(x.to(device))
-        if transform is not None:
-            x = transform(x)
-        if memory is not None and mapped:
-            if use_top_k:
-                return cross_modal_map(x, memory, temperature, alpha, top_k=top_k, return_bound=True)
-            return cross_modal_map(x, memory, temperature, alpha), None
-        return x, None
-
+        if alpha == 1.0:  # alpha 1 keeps every embedding as it is: no mapping to compute
+            memory = None
+    mapping = _Mapping(memory, temperature, alpha, top_k, device)
     with torch.no_grad():
-        # global embeddings in blocks too, so that no transformed or mapped N x D copy is ever held
-        g_parts: dict[str, list] = {name: [] for name in fns}
-        g_bounds = []
-        for start in range(0, n, _GLOBAL_CHUNK):
-            gx, b = embed(g[start:start + _GLOBAL_CHUNK], global_transform, map_global)
-            if b is not None:
-                g_bounds.append(b.cpu())
-            for name, (fn, _) in fns.items():
-                logits = fn(gx)
-                if logits.ndim != 2 or logits.shape[0] != gx.shape[0]:
-                    raise ValueError(f"classifier {name!r}: expected (N, D) -> (N, C) logits, got shape "
-                                     f"{tuple(logits.shape)}")
-                g_parts[name].append(logits.cpu())
-            del gx
-        global_logits = {name: torch.cat(p, dim=0) for name, p in g_parts.items()}
-        g_bound = torch.cat(g_bounds) if g_bounds else None
-        local_logits = None
-        l_bound = None
-        if loc is not None:
-            parts: dict[str, list] = {name: [] for name in fns}
-            bounds = []
-            for i, start in enumerate(range(0, n, int(image_chunk))):
-                if i % 8 == 7:
-                    release_freed_memory()  # chunk buffers would otherwise pile up in malloc's arenas
-                x, b = embed(loc[start:start + image_chunk], local_transform, map_local)
-                if b is not None:
-                    bounds.append(b.amax(dim=1).cpu())
-                for name, (fn, _) in fns.items():
-                    parts[name].append(_pool(fn(x), local_pool, pool_temperature).cpu())
-                del x
-            local_logits = {name: torch.cat(p, dim=0) for name, p in parts.items()}
-            l_bound = torch.cat(bounds) if bounds else None
-            release_freed_memory()
-
+        global_logits, g_bound = _score_global(fns, g, mapping, global_transform, map_global, check_unit)
+        local_logits, l_bound = (None, None) if loc is None else _score_local(
+            fns, loc, mapping, local_transform, map_local, check_unit, int(image_chunk), local_pool, pool_temperature)
     results = {}
     for name, (_, weight) in fns.items():
         gl = global_logits[name]
         ll = local_logits[name] if local_logits is not None else None
         merged = (1.0 - local_weight) * gl + local_weight * ll if ll is not None else gl
         res = {"global": gl, "local": ll, "merged": merged}
-        if use_top_k:
+        if mapping.uses_top_k:
             w_norm = float(weight.norm(dim=1).max()) if weight is not None else math.nan
             gb = float(g_bound.max()) if (g_bound is not None and map_global) else 0.0
             lb = float(l_bound.max()) if l_bound is not None else 0.0
             res["bound"] = w_norm * ((1.0 - local_weight) * gb + local_weight * lb if ll is not None else gb)
         results[name] = res
     return results if many else results["_"]
+
+
+class _Mapping:
+    """The mapping of one :func:`score_images` call: the memory (None: no mapping) and its settings."""
+
+    def __init__(self, memory, temperature, alpha, top_k, device):
+        self.memory, self.temperature, self.alpha, self.top_k, self.device = memory, temperature, alpha, top_k, device
+        self.uses_top_k = memory is not None and top_k is not None and top_k < memory.shape[0]
+
+    def embed(self, x: torch.Tensor, transform, mapped: bool, check_unit: bool, name: str):
+        """``x`` on the device, upcast, checked, transformed and (if ``mapped``) mapped; with the top-k bound or None."""
+        x = _upcast_half(x.to(self.device))
+        if check_unit:
+            check_unit_rows(x, name)
+        if transform is not None:
+            x = transform(x)
+        if self.memory is None or not mapped:
+            return x, None
+        if self.uses_top_k:
+            return cross_modal_map(x, self.memory, self.temperature, self.alpha, top_k=self.top_k, return_bound=True)
+        return cross_modal_map(x, self.memory, self.temperature, self.alpha), None
+
+
+def _score_global(fns: dict, g: torch.Tensor, mapping: _Mapping, transform, mapped: bool, check_unit: bool):
+    """Logits of the global embeddings per classifier, in blocks (no transformed N x D copy is ever held)."""
+    parts: dict[str, list] = {name: [] for name in fns}
+    bounds = []
+    for start in range(0, g.shape[0], _GLOBAL_CHUNK):
+        gx, b = mapping.embed(g[start:start + _GLOBAL_CHUNK], transform, mapped, check_unit, "global_emb")
+        if b is not None:
+            bounds.append(b.cpu())
+        for name, (fn, _) in fns.items():
+            logits = fn(gx)
+            if logits.ndim != 2 or logits.shape[0] != gx.shape[0]:
+                raise ValueError(f"classifier {name!r}: expected (N, D) -> (N, C) logits, got shape "
+                                 f"{tuple(logits.shape)}")
+            parts[name].append(logits.cpu())
+        del gx
+    return {name: torch.cat(p, dim=0) for name, p in parts.items()}, (torch.cat(bounds) if bounds else None)
+
+
+def _score_local(fns: dict, loc, mapping: _Mapping, transform, mapped: bool, check_unit: bool, image_chunk: int,
+                 local_pool: str, pool_temperature):
+    """Pooled logits of the local embeddings per classifier, streamed ``image_chunk`` images at a time."""
+    parts: dict[str, list] = {name: [] for name in fns}
+    bounds = []
+    for i, start in enumerate(range(0, loc.shape[0], image_chunk)):
+        if i % 8 == 7:
+            release_freed_memory()  # chunk buffers would otherwise pile up in malloc's arenas
+        x, b = mapping.embed(loc[start:start + image_chunk], transform, mapped, check_unit, "local_emb")
+        if b is not None:
+            bounds.append(b.amax(dim=1).cpu())
+        for name, (fn, _) in fns.items():
+            parts[name].append(_pool(fn(x), local_pool, pool_temperature).cpu())
+        del x
+    release_freed_memory()
+    return {name: torch.cat(p, dim=0) for name, p in parts.items()}, (torch.cat(bounds) if bounds else None)
 
 
 def embedding_mean(emb, image_chunk: int = 1024) -> torch.Tensor:

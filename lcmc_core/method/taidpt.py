@@ -74,7 +74,7 @@ What differs here, and why
 Scoring images (:meth:`TaIDPT.scores`) goes through :func:`lcmc_core.method.mapping.score_images`
 (softmax pooling with ``pool_temperature = logit_scale / local_test_temperature`` on logits
 ``logit_scale * cos``, which is the official ``logit_scale * sum_p cos_p softmax_p(T cos_p)``); with
-``memory`` the image embeddings are first mapped by CoMC's :func:`~lcmc_core.method.mapping.cross_modal_map`,
+``mapping`` (a fitted CoMC) the image embeddings are first mapped by CoMC's :func:`~lcmc_core.method.mapping.cross_modal_map`,
 an ablation (CoMC's mapping on TaI-DPT's prompts) that neither paper runs.
 :func:`fit_taidpt_cached` keeps trained prompts on disk (``<cache>/taidpt/<key>.pt``). Works with
 open_clip models whose text tower is a causal CLIP transformer (``CLIP`` or ``CustomTextCLIP`` with
@@ -663,8 +663,7 @@ class TaIDPT:
         return self._text_scores(features, self.global_weights_, self.local_weights_,
                                  self.config.local_train_temperature)
 
-    def scores(self, global_emb, local_emb=None, memory=None, alpha: float = 0.7, temperature: float = 0.01,
-               image_chunk: int = 256, device=None) -> dict:
+    def scores(self, global_emb, local_emb=None, *, mapping=None, image_chunk: int = 256, device=None) -> dict:
         """Image scores as TaI-DPT's test: dict ``global``, ``local``, ``merged`` of (N, C) logits on CPU.
 
         ``global_emb`` (N, D) are the global image embeddings (official: attention pool without
@@ -672,17 +671,19 @@ class TaIDPT:
         :class:`~lcmc_core.images.features.FeatureFile`, streamed ``image_chunk`` images at a time)
         or None (then ``merged`` is ``global``). ``global = logit_scale * cos``, ``local =
         logit_scale * sum_p cos_p softmax_p(local_test_temperature * cos_p)``, ``merged = (1 -
-        local_weight) * global + local_weight * local``. With ``memory`` (M, D), every image
-        embedding is first mapped by CoMC's :func:`~lcmc_core.method.mapping.cross_modal_map`
-        (``alpha``, ``temperature``), an ablation.
+        local_weight) * global + local_weight * local``. ``mapping``, an ablation: a fitted
+        :class:`~lcmc_core.method.comc.CoMC` whose cross-modal mapping (every one of its mapping
+        hyperparameters) is applied to the image embeddings first
+        (:meth:`~lcmc_core.method.comc.CoMC.mapping_transforms`).
         """
         self._check_fitted()
         cfg = self.config
         s = cfg.logit_scale
+        g_map, l_map = mapping.mapping_transforms() if mapping is not None else (None, None)
         res = score_images({"global": s * self.global_weights_, "local": s * self.local_weights_}, global_emb,
-                           local_emb, memory=memory, temperature=temperature, alpha=alpha,
-                           local_weight=cfg.local_weight, image_chunk=image_chunk, local_pool="softmax",
-                           pool_temperature=s / cfg.local_test_temperature, device=device)
+                           local_emb, local_weight=cfg.local_weight, image_chunk=image_chunk, local_pool="softmax",
+                           pool_temperature=s / cfg.local_test_temperature, global_transform=g_map,
+                           local_transform=l_map, device=device)
         g = res["global"]["global"]
         loc = res["local"]["local"]
         merged = g if loc is None else (1 - cfg.local_weight) * g + cfg.local_weight * loc

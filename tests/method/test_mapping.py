@@ -6,8 +6,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from lcmc_core.method.comc import CoMC
 from lcmc_core.method.mapping import cross_modal_map, embedding_mean, mean_shift, score_images
 from lcmc_core.method.metrics import mean_average_precision
+
+# the estimator's defaults (the official values): the functions under test take them as arguments
+TAU, ALPHA, LW = CoMC().temperature, CoMC().alpha, CoMC().local_weight
+OFFICIAL = dict(temperature=TAU, alpha=ALPHA, local_weight=LW)
 
 
 def _unit(*shape, seed=0):
@@ -32,28 +37,28 @@ def test_cross_modal_map_by_hand_2d():
 
 def test_cross_modal_map_not_renormalised_and_keeps_shape():
     emb, memory = _unit(4, 49, 8, seed=1), _unit(10, 8, seed=2)
-    out = cross_modal_map(emb, memory)
+    out = cross_modal_map(emb, memory, TAU, ALPHA)
     assert out.shape == emb.shape and out.dtype == emb.dtype
     assert (out.norm(dim=-1) < 1 - 1e-6).any()               # convex mix of unit vectors, not renormalised
 
 
 def test_cross_modal_map_chunked_equals_unchunked():
     emb, memory = _unit(3, 7, 16, seed=3), _unit(50, 16, seed=4)
-    full = cross_modal_map(emb, memory, chunk_size=10_000)
+    full = cross_modal_map(emb, memory, TAU, ALPHA, chunk_size=10_000)
     for chunk in (1, 4, 20):
-        torch.testing.assert_close(cross_modal_map(emb, memory, chunk_size=chunk), full)
+        torch.testing.assert_close(cross_modal_map(emb, memory, TAU, ALPHA, chunk_size=chunk), full)
 
 
 def test_alpha_one_is_identity_and_alpha_zero_is_pure_memory():
     emb, memory = _unit(5, 8, seed=5), _unit(6, 8, seed=6)
-    assert torch.equal(cross_modal_map(emb, memory, alpha=1.0), emb)
-    pure = cross_modal_map(emb, memory, alpha=0.0)
+    assert torch.equal(cross_modal_map(emb, memory, TAU, alpha=1.0), emb)
+    pure = cross_modal_map(emb, memory, TAU, alpha=0.0)
     torch.testing.assert_close(pure.norm(dim=-1), torch.ones(5, dtype=torch.float64))
 
 
 def test_cross_modal_map_no_grad():
     emb = _unit(2, 4, seed=7).requires_grad_(True)
-    assert not cross_modal_map(emb, _unit(3, 4, seed=8)).requires_grad
+    assert not cross_modal_map(emb, _unit(3, 4, seed=8), TAU, ALPHA).requires_grad
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -64,41 +69,41 @@ def test_cross_modal_map_no_grad():
 ])
 def test_cross_modal_map_bad_values(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        cross_modal_map(_unit(2, 4), _unit(3, 4), **kwargs)
+        cross_modal_map(_unit(2, 4), _unit(3, 4), **{"temperature": TAU, "alpha": ALPHA, **kwargs})
 
 
 def test_cross_modal_map_bad_shapes():
     with pytest.raises(ValueError, match="does not match memory's D"):
-        cross_modal_map(_unit(2, 4), _unit(3, 5))
+        cross_modal_map(_unit(2, 4), _unit(3, 5), TAU, ALPHA)
     with pytest.raises(ValueError, match="memory: expected a 2-D"):
-        cross_modal_map(_unit(2, 4), _unit(4))
+        cross_modal_map(_unit(2, 4), _unit(4), TAU, ALPHA)
     with pytest.raises(TypeError, match="emb: expected a floating-point"):
-        cross_modal_map(torch.ones(2, 4, dtype=torch.long), _unit(3, 4))
+        cross_modal_map(torch.ones(2, 4, dtype=torch.long), _unit(3, 4), TAU, ALPHA)
 
 
 # ---------------------------------------------------------------- score_images
 def test_score_images_matches_manual_computation():
     n, p, d, c = 6, 5, 8, 3
     g, loc, mem, w = _unit(n, d, seed=1), _unit(n, p, d, seed=2), _unit(c, d, seed=3), _unit(c, d, seed=4)
-    out = score_images(w, g, loc, memory=mem, local_weight=0.5, image_chunk=4)
-    glob = cross_modal_map(g, mem) @ w.T
-    local = (cross_modal_map(loc, mem) @ w.T).amax(dim=1)
+    out = score_images(w, g, loc, memory=mem, temperature=TAU, alpha=ALPHA, local_weight=0.5, image_chunk=4)
+    glob = cross_modal_map(g, mem, TAU, ALPHA) @ w.T
+    local = (cross_modal_map(loc, mem, TAU, ALPHA) @ w.T).amax(dim=1)
     torch.testing.assert_close(out["global"], glob)
     torch.testing.assert_close(out["local"], local)
     torch.testing.assert_close(out["merged"], 0.5 * glob + 0.5 * local)
     # a callable gives the same as the weight
-    out2 = score_images(lambda x: x @ w.T, g, loc, memory=mem, image_chunk=4)
+    out2 = score_images(lambda x: x @ w.T, g, loc, memory=mem, image_chunk=4, **OFFICIAL)
     torch.testing.assert_close(out2["merged"], out["merged"])
 
 
 def test_score_images_switches():
     g, loc, mem, w = _unit(4, 8, seed=1), _unit(4, 3, 8, seed=2), _unit(3, 8, seed=3), _unit(3, 8, seed=4)
-    plain = score_images(w, g, loc)                                   # no memory: no mapping
+    plain = score_images(w, g, loc, local_weight=LW)                                   # no memory: no mapping
     torch.testing.assert_close(plain["global"], g @ w.T)
-    only_local = score_images(w, g, loc, memory=mem, map_global=False)
+    only_local = score_images(w, g, loc, memory=mem, map_global=False, **OFFICIAL)
     torch.testing.assert_close(only_local["global"], g @ w.T)
     assert not torch.allclose(only_local["local"], plain["local"])
-    no_local = score_images(w, g, None, memory=mem)
+    no_local = score_images(w, g, None, memory=mem, temperature=TAU, alpha=ALPHA)
     assert no_local["local"] is None and torch.equal(no_local["merged"], no_local["global"])
     weighted = score_images(w, g, loc, local_weight=0.25)
     torch.testing.assert_close(weighted["merged"], 0.75 * plain["global"] + 0.25 * plain["local"])
@@ -107,9 +112,17 @@ def test_score_images_switches():
 def test_score_images_bad_inputs():
     g, w = _unit(4, 8), _unit(3, 8)
     with pytest.raises(ValueError, match="local_emb: expected shape \\(N, P, D\\)"):
-        score_images(w, g, _unit(5, 3, 8))
+        score_images(w, g, _unit(5, 3, 8), local_weight=LW)
     with pytest.raises(ValueError, match="local_weight"):
-        score_images(w, g, local_weight=2)
+        score_images(w, g, _unit(4, 2, 8), local_weight=2)
+    with pytest.raises(ValueError, match="local_weight"):
+        score_images(w, g, _unit(4, 2, 8))                          # the merge needs the weight
+    with pytest.raises(ValueError, match="temperature"):
+        score_images(w, g, memory=_unit(3, 8), alpha=ALPHA)         # a mapping needs its temperature
+    with pytest.raises(ValueError, match="global_emb: expected L2-normalised rows"):
+        score_images(w, 3 * g, check_unit=True)
+    with pytest.raises(ValueError, match="local_emb: expected L2-normalised rows"):
+        score_images(w, g, 2 * _unit(4, 2, 8), local_weight=LW, check_unit=True)
     with pytest.raises(ValueError, match="global_emb: expected shape \\(N, D\\)"):
         score_images(w, g[0])
 
@@ -193,8 +206,8 @@ def test_score_images_reports_a_bound_on_the_merged_scores_with_top_k():
     memory = _clustered_memory(rng, 2000, 32)
     g, loc = _sphere(rng, 40, 32), _sphere(rng, 40 * 4, 32).reshape(40, 4, 32)
     w = torch.from_numpy(rng.normal(size=(6, 32))).float()
-    exact = score_images(w, g, loc, memory=memory)
-    approx = score_images(w, g, loc, memory=memory, top_k=16)
+    exact = score_images(w, g, loc, memory=memory, **OFFICIAL)
+    approx = score_images(w, g, loc, memory=memory, top_k=16, **OFFICIAL)
     assert "bound" in approx and "bound" not in exact
     assert float((exact["merged"] - approx["merged"]).abs().max()) <= approx["bound"] + 1e-5
 
@@ -204,9 +217,9 @@ def test_several_classifiers_in_one_pass_equal_one_at_a_time():
     memory, g = _sphere(rng, 12, 16), _sphere(rng, 9, 16)
     loc = _sphere(rng, 9 * 3, 16).reshape(9, 3, 16)
     ws = {f"w{i}": torch.from_numpy(rng.normal(size=(5, 16))).float() for i in range(3)}
-    together = score_images(ws, g, loc, memory=memory, image_chunk=4)
+    together = score_images(ws, g, loc, memory=memory, image_chunk=4, **OFFICIAL)
     for name, w in ws.items():
-        alone = score_images(w, g, loc, memory=memory, image_chunk=2)
+        alone = score_images(w, g, loc, memory=memory, image_chunk=2, **OFFICIAL)
         for branch in ("global", "local", "merged"):
             assert torch.allclose(together[name][branch], alone[branch], atol=1e-6)
 
@@ -220,8 +233,8 @@ def test_local_features_stream_from_a_feature_file(tmp_path):
     ff = FeatureFile(tmp_path / "local.npy")
     w = torch.from_numpy(rng.normal(size=(3, 8))).float()
     mem = _sphere(rng, 4, 8)
-    from_file = score_images(w, g, ff, memory=mem, image_chunk=3)
-    in_memory = score_images(w, g, loc, memory=mem, image_chunk=5)
+    from_file = score_images(w, g, ff, memory=mem, image_chunk=3, **OFFICIAL)
+    in_memory = score_images(w, g, loc, memory=mem, image_chunk=5, **OFFICIAL)
     assert from_file["merged"].shape == (11, 3)
     assert torch.allclose(from_file["merged"], in_memory["merged"], atol=1e-6)
 
@@ -234,7 +247,7 @@ def test_softmax_pooling_by_hand():
     out = score_images(w, g, loc, local_pool="softmax", pool_temperature=1.0, local_weight=1.0)
     e = np.exp(1.0)
     assert float(out["local"][0, 0]) == pytest.approx(e / (e + 1) * 1 + 1 / (e + 1) * 0)
-    assert float(score_images(w, g, loc)["local"][0, 0]) == 1.0  # max pooling
+    assert float(score_images(w, g, loc, local_weight=LW)["local"][0, 0]) == 1.0  # max pooling
 
 
 def test_transforms_apply_before_the_mapping_and_embedding_mean_streams(tmp_path):
@@ -244,6 +257,6 @@ def test_transforms_apply_before_the_mapping_and_embedding_mean_streams(tmp_path
     assert torch.allclose(mu_l, loc.reshape(-1, 8).mean(0), atol=1e-6)
     w = torch.from_numpy(rng.normal(size=(2, 8))).float()
     shifted = score_images(w, g, loc, global_transform=lambda x: mean_shift(x, mu_g),
-                           local_transform=lambda x: mean_shift(x, mu_l))
-    direct = score_images(w, mean_shift(g, mu_g), mean_shift(loc, mu_l))
+                           local_transform=lambda x: mean_shift(x, mu_l), local_weight=LW)
+    direct = score_images(w, mean_shift(g, mu_g), mean_shift(loc, mu_l), local_weight=LW)
     assert torch.allclose(shifted["merged"], direct["merged"], atol=1e-6)

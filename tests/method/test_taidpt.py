@@ -10,6 +10,7 @@ from lcmc_core.errors import ConfigError
 from lcmc_core.images.features import FeatureFile
 from lcmc_core.images.models import load_clip
 from lcmc_core.method import taidpt as T
+from lcmc_core.method.comc import CoMC
 from lcmc_core.method.mapping import cross_modal_map
 
 NAMES = ["dog", "cat", "horse", "car", "boat", "bird", "chair", "bottle"]
@@ -150,10 +151,13 @@ def test_image_scores_stream_feature_files_and_map_with_comc_memory(tmp_path):
     cos = loc @ est.local_weights_.T
     assert torch.allclose(ref["local"], 4 * (torch.softmax(40 * cos, dim=1) * cos).sum(dim=1), atol=1e-5)
     memory = F.normalize(torch.randn(4, 16, generator=g), dim=-1)
-    mapped = est.scores(glob, loc, memory=memory, alpha=0.6)
-    manual = est.scores(cross_modal_map(glob, memory, 0.01, 0.6), cross_modal_map(loc, memory, 0.01, 0.6))
+    comc = CoMC.from_classifier(torch.randn(3, 16, generator=g), memory, alpha=0.6, temperature=0.02)
+    mapped = est.scores(glob, loc, mapping=comc)
+    manual = est.scores(cross_modal_map(glob, memory, 0.02, 0.6), cross_modal_map(loc, memory, 0.02, 0.6))
     for key in ("global", "local", "merged"):
         assert torch.allclose(mapped[key], manual[key], atol=1e-5)
+    only_global = est.scores(glob, loc, mapping=comc.with_params(map_local=False))  # every knob reaches the row
+    assert torch.allclose(only_global["local"], ref["local"]) and torch.allclose(only_global["global"], manual["global"])
 
 
 # -- training ---------------------------------------------------------------------------------

@@ -1,0 +1,609 @@
+"""Rerun the numbered notebooks headlessly for a profile: ``python -m lcmc_core reproduce --profile toy``.
+
+The notebooks ``notebooks/NN_*.ipynb`` run in number order with papermill, each with the values
+:func:`lcmc_core.experiments.profiles.resolve` gives it (all validated before the first one starts).
+Everything goes to ``results/<profile>/`` (or ``--out``)::
+
+    executed/NN_name.ipynb   the executed notebook (with its outputs, or the traceback)
+    executed/NN_name.html    the same, exported to HTML (nbconvert's compact ``basic`` template; figures embedded)
+    figures/, tables/        written by the notebooks (lcmc_core.reporting.saving), given out_dir
+    manifest.json            what ran, with what, where, how long, how it ended, and what each notebook saved
+    README.md                every figure (thumbnail, caption, the cell that made it) and table, in reading order
+
+Notebooks run with their own folder as working directory (as in Jupyter) and the kernel given by
+``kernel_name`` (default ``python3``, the environment's own kernel). A failing notebook stops the
+run: what was produced stays, the manifest records the failure, and :class:`NotebookFailed` names
+the notebook, the failing cell and the executed copy holding the traceback. A notebook can report
+that it ended without its full result (an LLM corpus still incomplete, for example) through
+:func:`lcmc_core.outputs.report_status`; the manifest then says ``incomplete`` for it.
+Ctrl-C and SIGTERM stop the run and mark it ``interrupted`` / ``stopped`` in the manifest.
+``--only`` runs merge into an existing manifest of the same profile.
+
+The manifest holds no environment variables at all; values of secret-looking environment
+variables (``OPENAI_API_KEY``, ``HF_TOKEN``, ...) are additionally redacted from the manifest and
+from the executed notebooks and their HTML, should a notebook ever print one.
+
+No machine path is written either: the manifest, the executed notebooks (papermill's injected
+``out_dir``, its ``input_path``/``output_path`` metadata, printed paths, tracebacks) and their HTML
+pass through :class:`~lcmc_core.harness.provenance.PathScrubber`, which writes the results folder
+relative to the checkout (``results/toy``; ``$RESULTS_DIR`` when it lies elsewhere), paths in the
+checkout relative to it, the dataset folder (``data_root``) as ``$DATA_ROOT``, and the cache,
+Python, temporary and home folders as ``$LCMC_CACHE_DIR``, ``$PYTHON_PREFIX``, ``$TMPDIR``, ``~``.
+The notebooks themselves still run with the real paths; the console messages keep them too.
+
+Kernels are started over IPC sockets where the platform has them (no unencrypted TCP port, and no
+warning about one), and with :data:`KERNEL_SETUP` (pandas shows 3 decimals), which the manifest
+and each executed notebook's metadata (``metadata.lcmc``) record.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..cache import atomic_write
+from ..errors import ConfigError, LcmcError
+from ..experiments.profiles import NOTEBOOK_PARAMETERS, Profile, load_profile, notebook_number, resolve
+from ..outputs import NOTEBOOK_ENV, read_output_records, read_status
+from ..secrets import redact_file, secret_env_values
+from . import provenance as prov
+from .provenance import git_info, now, package_versions, read_manifest, relative, system_info, write_manifest
+from .readme import results_readme
+
+__all__ = ["NotebookFailed", "RunStopped", "reproduce", "write_readme", "discover_notebooks", "select_notebooks",
+           "default_notebooks_dir", "plan", "format_plan", "check_dataset", "MANIFEST_NAME", "README_NAME", "STATUS_DIR",
+           "KERNEL_SETUP"]
+
+MANIFEST_NAME = "manifest.json"
+README_NAME = "README.md"
+#: 3: notebook entries record their title, figures, tables and data files; paths are scrubbed; kernel setup
+MANIFEST_VERSION = 3
+#: Run in every kernel before the first cell (IPython's ``exec_lines``): DataFrames display rounded.
+KERNEL_SETUP = ("import pandas as _lcmc_pd; _lcmc_pd.set_option('display.precision', 3); del _lcmc_pd",)
+#: Folder (under the results folder) where notebooks leave their own status (see lcmc_core.outputs.report_status).
+STATUS_DIR = "status"
+_NOTEBOOK = re.compile(r"^(\d{2})_[^/]+\.ipynb$")
+
+
+class NotebookFailed(LcmcError, RuntimeError):
+    """A notebook raised: names the notebook, the failing cell and the executed copy with the traceback."""
+
+    def __init__(self, notebook: str, executed: Path, *, cell_index: int | None = None,
+                 exec_count: int | None = None, ename: str = "", evalue: str = "", cell_source: str = "",
+                 notebook_cell: int | None = None, manifest: Path | None = None):
+        self.notebook, self.executed, self.cell_index, self.exec_count = notebook, Path(executed), cell_index, exec_count
+        self.ename, self.evalue, self.cell_source, self.manifest = ename, evalue, cell_source, manifest
+        self.notebook_cell = notebook_cell  # index of the failing cell in the original notebook (from 0)
+        count = f"In [{exec_count}] in the executed copy" if exec_count else None
+        if notebook_cell is not None:
+            where = f"cell {notebook_cell} (counting from 0 in {notebook}" + (f"; {count})" if count else ")")
+        elif cell_index is not None:
+            where = f"cell {cell_index} of the executed copy" + (f" ({count})" if count else "")
+        else:
+            where = "before or outside any cell (kernel start or papermill)"
+        first = next((ln.strip() for ln in cell_source.splitlines() if ln.strip()), "")
+        lines = [f"notebook {notebook} failed in {where}: {ename}: {evalue}".rstrip(": ")]
+        if first:
+            lines.append(f"  the failing cell begins: {first[:120]}")
+        lines.append(f"  the traceback is in the executed copy {self.executed} "
+                     f"(and {self.executed.with_suffix('.html')})")
+        if manifest:
+            lines.append(f"  outputs of the notebooks before it were kept; the run is recorded in {manifest}")
+        super().__init__("\n".join(lines))
+
+
+class RunStopped(LcmcError, RuntimeError):
+    """The run was stopped by a signal (SIGTERM); the manifest says so."""
+
+
+# ---------------------------------------------------------------------------------------------
+# finding notebooks and planning a run
+# ---------------------------------------------------------------------------------------------
+def default_notebooks_dir() -> Path:
+    """``./notebooks`` when it exists, else the ``notebooks/`` folder next to the package (a checkout)."""
+    here = Path.cwd() / "notebooks"
+    if here.is_dir():
+        return here
+    return Path(__file__).resolve().parents[2] / "notebooks"
+
+
+def discover_notebooks(notebooks_dir: str | os.PathLike | None = None) -> list[Path]:
+    """The numbered notebooks ``NN_name.ipynb`` of a folder, sorted by name."""
+    folder = (Path(notebooks_dir) if notebooks_dir is not None else default_notebooks_dir()).absolute()
+    if not folder.is_dir():
+        raise ConfigError(f"notebook folder {folder} does not exist (run from the repository root or pass "
+                          f"--notebooks DIR)")
+    found = sorted(p for p in folder.iterdir() if p.is_file() and _NOTEBOOK.match(p.name))
+    if not found:
+        raise ConfigError(f"no numbered notebooks (NN_name.ipynb) in {folder}")
+    return found
+
+
+def select_notebooks(notebooks: Sequence[Path], only: Iterable[str | int] | None) -> list[Path]:
+    """The notebooks whose number is in ``only`` (``"03"``, ``3``, ``"03_modality_gap"``); all if None."""
+    if not only:
+        return list(notebooks)
+    by_number = {notebook_number(p): p for p in notebooks}
+    wanted = []
+    for item in only:
+        num = notebook_number(item)
+        if num not in by_number:
+            raise ConfigError(f"--only {item!r}: there is no notebook {num}; expected one of "
+                              f"{', '.join(f'{n} ({p.stem})' for n, p in sorted(by_number.items()))}")
+        if num not in wanted:
+            wanted.append(num)
+    return [by_number[n] for n in sorted(wanted)]
+
+
+def _check_parameters_cells(paths: Sequence[Path]) -> None:
+    """Every notebook's `parameters` cell declares exactly what the runner injects."""
+    import papermill
+
+    problems = []
+    for p in paths:
+        try:
+            declared = set(papermill.inspect_notebook(str(p)))
+        except Exception as exc:
+            problems.append(f"notebook {p.name}: cannot read its parameters cell ({type(exc).__name__}: {exc})")
+            continue
+        missing = [k for k in NOTEBOOK_PARAMETERS if k not in declared]
+        if missing:
+            problems.append(f"notebook {p.name}: its `parameters` cell must declare {', '.join(NOTEBOOK_PARAMETERS)} "
+                            f"(missing: {', '.join(missing)})")
+    if problems:
+        raise ConfigError("; ".join(problems))
+
+
+def plan(profile, only=None, out=None, overrides=None, notebooks_dir=None,
+         check_required: bool = True) -> tuple[Profile, Path, list[Path], dict[Path, dict]]:
+    """Load and validate everything a run needs: (profile, results folder, notebooks to run, their values)."""
+    prof = load_profile(profile)
+    out_dir = Path(out).expanduser().absolute() if out else (Path.cwd() / "results" / prof.name).absolute()
+    all_nbs = discover_notebooks(notebooks_dir)
+    values = resolve(prof, all_nbs, overrides or {}, out_dir=out_dir, check_required=check_required)
+    if only:
+        selected = select_notebooks(all_nbs, only)
+        skipped = [p.name for p in selected if p not in values]
+        if skipped:
+            raise ConfigError(f"--only selects {', '.join(skipped)}, which profile {prof.name!r} skips "
+                              f"(skip: {list(prof.skip)} in {prof.where()})")
+    else:
+        selected = [p for p in all_nbs if p in values]
+    return prof, out_dir, selected, values
+
+
+def format_plan(profile: Profile, out_dir: Path, selected: Sequence[Path], values: Mapping[Path, dict]) -> str:
+    """Human-readable list of the notebooks a run would execute and every parameter, with its source."""
+    from ..experiments.params import describe
+
+    lines = [f"profile {profile.name} ({profile.where()})" + (f": {profile.description}" if profile.description else ""),
+             f"results: {out_dir}"]
+    if profile.skip:
+        lines.append(f"skipped by the profile: {', '.join(profile.skip)}")
+    lines.append(f"notebooks: {', '.join(p.name for p in selected)}")
+    shown = None
+    for p in selected:
+        rows = describe(values[p]["_params"], values[p]["_origins"])
+        if shown is not None and rows == shown:
+            continue
+        lines.append(f"parameters{'' if shown is None else ' of ' + p.name}:")
+        width = max(len(k) for k, *_ in rows)
+        for key, value, where, _ in rows:
+            lines.append(f"    {key:<{width}} = {value!r}" + ("" if where == "default" else f"   ({where})"))
+        shown = rows
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# running
+# ---------------------------------------------------------------------------------------------
+def check_dataset(values: Mapping[Path, dict]) -> dict | None:
+    """Before any notebook runs: load the real dataset once so that a missing or broken copy is reported in full.
+
+    Returns what the manifest records about the images (how many were skipped, and which), or None.
+    """
+    from ..images import datasets
+
+    for v in values.values():
+        params = v["_params"]
+        if params.dataset == "emoji-voc":
+            return None
+        try:
+            ds = datasets.load(params.dataset, params.data_root or None, split="test",
+                               missing=params.missing_images, verify_images=params.verify_images)
+        except LcmcError as exc:
+            raise ConfigError(f"dataset {params.dataset!r} at data_root={params.data_root!r} is not usable, so no "
+                              f"notebook was run: {exc}") from None
+        reasons = dict(ds.info.get("skipped_reasons", {}))
+        counts = {r: sum(v == r for v in reasons.values()) for r in sorted(set(reasons.values()))}
+        return {"name": params.dataset, "images": len(ds), "official_size": ds.info.get("official_size"),
+                "images_verified": ds.info.get("images_verified"),
+                "skipped_images": len(reasons), "skipped_by_reason": counts,
+                "skipped_first": [f"{k} ({v})" for k, v in list(reasons.items())[:20]],
+                "skipped_list": SKIPPED_NAME if reasons else None, "_skipped": reasons}
+    return None
+
+
+SKIPPED_NAME = "skipped_images.tsv"
+
+
+def write_skipped_list(out_dir: Path, dataset_info: dict | None) -> None:
+    """Every skipped image of the run, one ``image_id<TAB>reason`` line each, beside the manifest."""
+    reasons = (dataset_info or {}).pop("_skipped", None)
+    path = Path(out_dir) / SKIPPED_NAME
+    if reasons:
+        atomic_write(path, "image_id\treason\n" + "".join(f"{k}\t{v}\n" for k, v in reasons.items()))
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _check_kernel(kernel_name: str) -> None:
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+    try:
+        KernelSpecManager().get_kernel_spec(kernel_name)
+    except NoSuchKernel as exc:
+        raise ConfigError(f"Jupyter kernel {kernel_name!r} not found; install one in this environment with "
+                          f"'python -m ipykernel install --sys-prefix --name {kernel_name}' or pass "
+                          f"--kernel NAME") from exc
+
+
+def _export_html(ipynb: Path) -> Path | None:
+    """``NN_name.html`` beside the executed copy: nbconvert's ``basic`` template (no Jupyter CSS), no prompts.
+
+    The ``lab`` template repeats ~280 kB of CSS in every page; ``basic`` writes the cells only, in
+    :func:`_html_page`'s few lines of style. Figures stay embedded (base64 PNG), so a page stands alone.
+    """
+    from nbconvert import HTMLExporter
+    html = ipynb.with_suffix(".html")
+    try:
+        exporter = HTMLExporter(template_name="basic", exclude_input_prompt=True, exclude_output_prompt=True)
+        body, _ = exporter.from_filename(str(ipynb))
+    except Exception as exc:
+        print(f"  warning: HTML export of {ipynb.name} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return None
+    html.write_text(_html_page(ipynb.stem, body), encoding="utf-8")
+    return html
+
+
+def _html_page(title: str, body: str) -> str:
+    """The compact page around nbconvert's basic template (no repeated Jupyter CSS; GitHub renders the .ipynb)."""
+    return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>" + title + "</title>\n<style>"
+            "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;line-height:1.45}"
+            "pre{background:#f6f8fa;padding:.6em;overflow-x:auto}img{max-width:100%}"
+            "table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:.2em .5em}"
+            ".prompt{display:none}</style></head><body>\n"
+            + body + "\n</body></html>\n")
+
+
+def _locate_failure(executed: Path, original: Path, exec_count: int | None) -> tuple[int | None, str]:
+    """(index of the failing cell in the original notebook, its source), found by its error output."""
+    import nbformat
+    try:
+        nb = nbformat.read(str(executed), as_version=4)
+    except Exception:
+        return None, ""
+    failing = None
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        has_error = any(o.get("output_type") == "error" for o in cell.get("outputs", []))
+        if has_error or (exec_count is not None and cell.get("execution_count") == exec_count and failing is None):
+            failing = cell
+            if has_error:
+                break
+    if failing is None:
+        return None, ""
+    index = None
+    cell_id = failing.get("id")
+    if cell_id:
+        with contextlib.suppress(Exception):
+            orig = nbformat.read(str(original), as_version=4)
+            index = next((i for i, c in enumerate(orig.cells) if c.get("id") == cell_id), None)
+    return index, failing.source
+
+
+@contextlib.contextmanager
+def _sigterm_raises():
+    """Inside the block, SIGTERM raises :class:`RunStopped` (so the manifest is marked before the process ends)."""
+    if not hasattr(signal, "SIGTERM") or sys.platform == "win32":
+        yield
+        return
+
+    def handler(signum, frame):
+        raise RunStopped("the run was stopped by SIGTERM")
+
+    try:
+        old = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def _kernel_options(ipc_dir: str | None) -> dict[str, Any]:
+    """papermill/nbclient options for a kernel: :data:`KERNEL_SETUP`, and IPC sockets in ``ipc_dir`` if given.
+
+    Each kernel gets its own socket name in the run's private folder: jupyter_client's default
+    (``kernel-ipc-N`` in the working directory) would let two runs in one folder pick the same sockets.
+    """
+    import uuid
+
+    from traitlets.config import Config
+
+    config = Config()
+    if ipc_dir is not None:
+        config.KernelManager.transport = "ipc"
+        config.KernelManager.ip = os.path.join(ipc_dir, uuid.uuid4().hex[:8])
+    return {"config": config, "extra_arguments": [f"--InteractiveShellApp.exec_lines={line}" for line in KERNEL_SETUP]}
+
+
+def _notebook_title(nb: Path) -> str:
+    """The first Markdown heading of a notebook, without its leading number (``Main results``), or ""."""
+    import nbformat
+    try:
+        cells = nbformat.read(str(nb), as_version=4).cells
+    except Exception:
+        return ""
+    for cell in cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                if line.startswith("#"):
+                    title = line.lstrip("#").strip()
+                    return re.sub(r"^\d{2}\s*[·:.\-–—]\s*", "", title)
+            return ""
+    return ""
+
+
+def _finish_executed(executed: Path, secrets: Sequence[str], scrubber: prov.PathScrubber, setup: Mapping[str, Any]) -> None:
+    """Redact secrets and machine paths from the executed copy and note the kernel setup in its metadata."""
+    import nbformat
+
+    redact_file(executed, secrets)
+    with contextlib.suppress(Exception):
+        nb = nbformat.read(str(executed), as_version=4)
+        nb.metadata["lcmc"] = dict(setup)
+        nbformat.write(nb, str(executed))
+    scrubber.scrub_file(executed)
+
+
+def _outputs(out_dir: Path, nb: Path) -> dict[str, list[dict]]:
+    """What the notebook saved (report's records), each with the index of the cell that saved it in ``nb``."""
+    import nbformat
+
+    records = read_output_records(out_dir, nb.stem)
+    try:
+        sources = [c.source.strip() if c.cell_type == "code" else None
+                   for c in nbformat.read(str(nb), as_version=4).cells]
+    except Exception:
+        sources = []
+    out: dict[str, list[dict]] = {"figures": [], "tables": [], "data": []}
+    kind_key = {"figure": "figures", "table": "tables", "json": "data"}
+    for rec in records:
+        source = (rec.pop("cell_source", None) or "").strip()
+        rec.pop("notebook", None)
+        rec["cell"] = sources.index(source) if source and source in sources else None
+        out[kind_key.get(rec.pop("kind"), "data")].append(rec)
+    return out
+
+
+def _papermill_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if not k.startswith("_")}
+
+
+def reproduce(profile: str | os.PathLike | Profile, only: Iterable[str | int] | None = None,
+              out: str | os.PathLike | None = None, overrides: Mapping[str, Any] | None = None,
+              notebooks_dir: str | os.PathLike | None = None, progress: bool = True,
+              kernel_name: str | None = None) -> Path:
+    """Run a profile's notebooks (or ``only`` those numbers) into the results folder; return that folder.
+
+    Raises :class:`~lcmc_core.errors.ConfigError` before anything runs if the profile, the
+    overrides or the notebooks' parameters are invalid, :class:`NotebookFailed` when a notebook
+    fails and :class:`RunStopped` on SIGTERM (after writing the manifest).
+    """
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    only = list(only) if only else None
+    prof, out_dir, selected, values = plan(profile, only, out, overrides, notebooks_dir)
+    _check_parameters_cells(selected)
+    kernel = kernel_name or "python3"
+    _check_kernel(kernel)
+    dataset_info = check_dataset(values)
+    nb_folder = selected[0].parent if selected else Path(notebooks_dir or default_notebooks_dir())
+
+    executed_dir = out_dir / "executed"
+    executed_dir.mkdir(parents=True, exist_ok=True)
+    write_skipped_list(out_dir, dataset_info)
+    (out_dir / STATUS_DIR).mkdir(exist_ok=True)
+    manifest_path = out_dir / MANIFEST_NAME
+    secrets = secret_env_values()
+    checkout = prov.git_toplevel(nb_folder) or nb_folder.parent
+    from ..cache import default_cache_dir
+    data_roots = {v["_params"].data_root for v in values.values() if getattr(v.get("_params"), "data_root", "")}
+    scrubber = prov.PathScrubber(out_dir=out_dir, checkouts=[checkout, prov.package_checkout()],
+                                 cache=os.environ.get("LCMC_CACHE_DIR") or default_cache_dir(),
+                                 extra={r: "$DATA_ROOT" for r in data_roots})
+    ipc_dir = tempfile.mkdtemp(prefix="lcmc-kernels-") if os.name == "posix" else None  # short: socket paths < 108
+    kernel_setup = {"exec_lines": list(KERNEL_SETUP), "transport": "ipc" if ipc_dir else "tcp"}
+
+    def save() -> None:
+        write_manifest(manifest_path, manifest, scrubber)
+
+    previous = read_manifest(manifest_path)
+    entries: dict[str, Any] = {}
+    if only and previous and previous.get("profile") == prof.name and isinstance(previous.get("notebooks"), dict):
+        entries = {k: v for k, v in previous["notebooks"].items() if k not in {p.stem for p in selected}}
+    for p in selected:
+        entries[p.stem] = {"status": "pending", "title": _notebook_title(p), "notebook": relative(p, checkout),
+                           "parameters": values[p]["params"]}
+    entries = dict(sorted(entries.items()))
+
+    git = git_info(nb_folder, exclude=out_dir)
+    profile_file = prof.path
+    manifest: dict[str, Any] = {
+        "manifest_version": MANIFEST_VERSION,
+        "profile": prof.name,
+        "profile_file": relative(profile_file, checkout) if profile_file else None,
+        "profile_sha256": hashlib.sha256(profile_file.read_bytes()).hexdigest() if profile_file else None,
+        "overrides": {k: v for k, v in (overrides or {}).items()},
+        "only": [notebook_number(p) for p in selected] if only else None,
+        "status": "running",
+        "started": now(),
+        "finished": None,
+        "seconds": None,
+        "failure": None,
+        "dataset": dataset_info,
+        "notebooks": entries,
+        "git": git,
+        "packages": package_versions(),
+        "system": system_info(),
+        "kernel": kernel,
+        "kernel_setup": kernel_setup,
+    }
+    save()
+    if progress:
+        print(f"reproduce --profile {prof.name}: {len(selected)} notebook(s) -> {out_dir}", flush=True)
+        if dataset_info and dataset_info["skipped_images"]:
+            by_reason = ", ".join(f"{n} {r}" for r, n in dataset_info["skipped_by_reason"].items())
+            print(f"  {dataset_info['skipped_images']} of {dataset_info['official_size']} images skipped "
+                  f"({by_reason}; all listed in {out_dir / SKIPPED_NAME}): "
+                  f"{', '.join(dataset_info['skipped_first'][:5])}", flush=True)
+
+    t_run = time.perf_counter()
+    failure: NotebookFailed | None = None
+    current: dict[str, Any] = {}
+
+    def close(status: str) -> None:
+        """Record an interruption (Ctrl-C, SIGTERM) in the manifest and the executed copy."""
+        entry, t0, executed = current.get("entry"), current.get("t0"), current.get("executed")
+        if entry is not None:
+            entry.update(status=status, finished=now(), seconds=round(time.perf_counter() - t0, 2))
+        if executed is not None:
+            _finish_executed(executed, secrets, scrubber, kernel_setup)
+        manifest.update(status=status, finished=now(), seconds=round(time.perf_counter() - t_run, 2))
+        save()
+
+    with _sigterm_raises():
+        try:
+            for i, nb in enumerate(selected, 1):
+                executed = executed_dir / nb.name
+                for stale in (executed, executed.with_suffix(".html"),
+                              out_dir / STATUS_DIR / f"{notebook_number(nb)}.json",
+                              out_dir / STATUS_DIR / f"{notebook_number(nb)}.outputs.jsonl"):
+                    stale.unlink(missing_ok=True)
+                entry = manifest["notebooks"][nb.stem]
+                entry.update(status="running", started=now(), finished=None, seconds=None,
+                             executed=relative(executed, out_dir), html=None, git_commit=git.get("commit"),
+                             error=None, figures=[], tables=[], data=[])
+                save()
+                if progress:
+                    print(f"[{i}/{len(selected)}] {nb.name} ...", flush=True)
+                t0 = time.perf_counter()
+                current.update(entry=entry, t0=t0, executed=executed)
+                error: dict[str, Any] | None = None
+                previous_env = os.environ.get(NOTEBOOK_ENV)
+                os.environ[NOTEBOOK_ENV] = nb.stem  # the kernel inherits it: report records what it saves
+                try:
+                    papermill.execute_notebook(str(nb), str(executed), parameters=_papermill_values(values[nb]),
+                                               kernel_name=kernel, progress_bar=progress, log_output=False,
+                                               cwd=str(nb.parent), **_kernel_options(ipc_dir))
+                except PapermillExecutionError as exc:
+                    error = {"cell_index": exc.cell_index, "exec_count": exc.exec_count, "ename": exc.ename,
+                             "evalue": str(exc.evalue)}
+                except (KeyboardInterrupt, RunStopped):
+                    raise
+                except Exception as exc:
+                    error = {"cell_index": None, "exec_count": None, "ename": type(exc).__name__,
+                             "evalue": str(exc)}
+                finally:
+                    if previous_env is None:
+                        os.environ.pop(NOTEBOOK_ENV, None)
+                    else:
+                        os.environ[NOTEBOOK_ENV] = previous_env
+                seconds = round(time.perf_counter() - t0, 2)
+                if executed.is_file():
+                    _finish_executed(executed, secrets, scrubber, kernel_setup)
+                html = _export_html(executed) if executed.is_file() else None
+                if html is not None:
+                    redact_file(html, secrets)
+                    scrubber.scrub_file(html)
+                entry.update(finished=now(), seconds=seconds, html=relative(html, out_dir) if html else None,
+                             **_outputs(out_dir, nb))
+                current.clear()
+                if error is None:
+                    status = read_status(out_dir, nb.stem) or {}
+                    entry["status"] = status.get("status", "ok")
+                    if status.get("note"):
+                        entry["note"] = status["note"]
+                    if progress:
+                        print(f"[{i}/{len(selected)}] {nb.name}: {entry['status']} in {seconds:.1f}s"
+                              + (f" ({status['note']})" if status.get("note") else ""), flush=True)
+                    save()
+                    continue
+                notebook_cell, source = _locate_failure(executed, nb, error["exec_count"])
+                error["notebook_cell"] = notebook_cell
+                entry.update(status="failed", error=error)
+                failure = NotebookFailed(nb.name, executed, cell_index=error["cell_index"],
+                                         exec_count=error["exec_count"], ename=error["ename"],
+                                         evalue=error["evalue"], cell_source=source, notebook_cell=notebook_cell,
+                                         manifest=manifest_path)
+                manifest["failure"] = {"notebook": nb.name, **error, "executed": relative(executed, out_dir)}
+                for later in selected[i:]:
+                    manifest["notebooks"][later.stem].update(
+                        status="not run", note=f"not run: {nb.name} failed first; earlier outputs, if any, are stale")
+                if progress:
+                    print(f"[{i}/{len(selected)}] {nb.name}: FAILED after {seconds:.1f}s", flush=True)
+                break
+        except KeyboardInterrupt:
+            close("interrupted")
+            raise
+        except RunStopped:
+            close("stopped")
+            raise
+        finally:
+            if ipc_dir is not None:
+                shutil.rmtree(ipc_dir, ignore_errors=True)
+
+    statuses = [manifest["notebooks"][p.stem]["status"] for p in selected]
+    overall = "failed" if failure else ("incomplete" if "incomplete" in statuses else "ok")
+    manifest.update(status=overall, finished=now(), seconds=round(time.perf_counter() - t_run, 2))
+    save()
+    write_readme(out_dir, scrubber, checkout)
+    if failure is not None:
+        raise failure
+    if progress:
+        print(f"reproduce --profile {prof.name}: {overall} in {manifest['seconds']:.1f}s; manifest {manifest_path}",
+              flush=True)
+    return out_dir
+
+
+def write_readme(out_dir: str | os.PathLike, scrubber: prov.PathScrubber | None = None,
+                 checkout: str | os.PathLike | None = None) -> Path | None:
+    """Write ``<out_dir>/README.md`` from the folder's manifest (:func:`lcmc_core.harness.readme.results_readme`).
+
+    ``checkout``: the checkout holding the notebooks; when the results folder lies inside it, the
+    README links to the source notebooks.
+    """
+    out_dir = Path(out_dir)
+    manifest = read_manifest(out_dir / MANIFEST_NAME)
+    if manifest is None:
+        return None
+    link = None
+    if checkout is not None and prov.is_within(out_dir, Path(checkout)):
+        link = Path(os.path.relpath(Path(checkout).resolve(), out_dir.resolve())).as_posix()
+    text = results_readme(manifest, checkout=link)
+    path = out_dir / README_NAME
+    atomic_write(path, scrubber.scrub(text) if scrubber is not None else text)
+    return path

@@ -1,0 +1,120 @@
+"""verify: a rerun's tables against the committed ones (a git revision or a reference folder), cell by cell."""
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from lcmc_core.__main__ import main
+from lcmc_core.errors import ConfigError
+from lcmc_core.harness import verify as vf
+
+MAIN = ('method,mAP,CI low,pretraining (s)\n'
+        '"zero-shot, global",82.66110629393657,81.42253907518311,209.3\n'
+        'CoMC (full),83.50712580911264,82.24852133494485,210.0\n')
+METRICS = {"size": "toy", "variants": {"clip-like-gap": {"metrics": {"zero_shot_map": 81.58034688665313,
+                                                                    "modality_gap": 0.800566648283731},
+                                                        "seconds": {"pretrain": 209.3}}}}
+
+
+def _tables(folder: Path, main_csv: str = MAIN, metrics: dict = METRICS) -> Path:
+    tables = folder / "tables"
+    tables.mkdir(parents=True, exist_ok=True)
+    (tables / "05_main_results.csv").write_text(main_csv)
+    (tables / "05_main_results.md").write_text("| not compared |\n")
+    (tables / "toy_clip_metrics.json").write_text(json.dumps(metrics, indent=2))
+    return folder
+
+
+def test_float_noise_agrees_and_timings_are_skipped():
+    noisy = MAIN.replace("81.42253907518311", "81.42253907518308").replace("209.3", "314.7")
+    assert vf.compare_csv("t.csv", MAIN, noisy) == []
+    other = json.loads(json.dumps(METRICS))
+    other["variants"]["clip-like-gap"]["metrics"]["zero_shot_map"] += 3e-14
+    other["variants"]["clip-like-gap"]["seconds"]["pretrain"] = 1.0
+    assert vf.compare_json("m.json", json.dumps(METRICS), json.dumps(other)) == []
+
+
+def test_a_changed_cell_is_named_with_both_values():
+    changed = MAIN.replace("82.66110629393657", "82.7")
+    (diff,) = vf.compare_csv("tables/05_main_results.csv", MAIN, changed)
+    assert str(diff) == ("tables/05_main_results.csv: zero-shot, global / mAP: 82.7 (rerun) vs 82.66110629393657 "
+                         "(committed), difference +0.0389")
+    assert vf.compare_csv("t.csv", MAIN, changed, vf.Tolerance(rel=0, abs=0.05)) == [], "a looser tolerance passes"
+    text = MAIN.replace("CoMC (full)", "CoMC")
+    assert "'CoMC' (rerun) vs 'CoMC (full)' (committed)" in str(vf.compare_csv("t.csv", MAIN, text)[0])
+    assert "header" in str(vf.compare_csv("t.csv", MAIN, MAIN.replace("mAP", "map"))[0])
+    shorter = MAIN.rsplit("CoMC", 1)[0]
+    assert [str(d) for d in vf.compare_csv("t.csv", MAIN, shorter)] == ["t.csv: rows: 1 (rerun) vs 2 (committed)"]
+
+
+def test_json_differences_name_the_key_path():
+    other = json.loads(json.dumps(METRICS))
+    other["variants"]["clip-like-gap"]["metrics"]["modality_gap"] = 0.81
+    other["variants"]["clip-like-gap"]["metrics"].pop("zero_shot_map")
+    found = [str(d) for d in vf.compare_json("m.json", json.dumps(METRICS), json.dumps(other))]
+    assert found == ["m.json: variants.clip-like-gap.metrics.modality_gap: 0.81 (rerun) vs 0.800566648283731 "
+                     "(committed), difference +0.00943",
+                     "m.json: variants.clip-like-gap.metrics.zero_shot_map: missing in the rerun"]
+
+
+def test_the_tolerance_is_stated_once():
+    assert vf.TOLERANCE == vf.Tolerance(rel=1e-9, abs=1e-9)
+    assert "The tolerance and why" in vf.__doc__ and "TRAIN_THREADS" in vf.__doc__
+    assert vf.IGNORED.match("pretraining (s)") and vf.IGNORED.match("seconds") and not vf.IGNORED.match("mAP")
+
+
+def test_verify_against_a_reference_folder(tmp_path, capsys):
+    ref = _tables(tmp_path / "ref")
+    rerun = _tables(tmp_path / "rerun")
+    assert main(["verify", "--profile", "toy", "--out", str(rerun), "--reference", str(ref)]) == 0
+    assert "verify: 2 tables of" in capsys.readouterr().out
+    _tables(rerun, MAIN.replace("83.50712580911264", "83.4"))
+    (rerun / "tables" / "toy_clip_metrics.json").unlink()
+    (rerun / "tables" / "extra.csv").write_text("a\n1\n")
+    assert main(["verify", "--profile", "toy", "--out", str(rerun), "--reference", str(ref)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[:3] == ["tables/05_main_results.csv: CoMC (full) / mAP: 83.4 (rerun) vs 83.50712580911264 (committed), "
+                       "difference -0.107",
+                       "tables/extra.csv: only in the rerun (not in " + str(ref) + ")",
+                       "tables/toy_clip_metrics.json: missing in the rerun (it is in " + str(ref) + ")"]
+    assert out[-1].startswith("verify: 3 differences in 3 of 3 tables")
+    assert main(["verify", "--profile", "toy", "--out", str(rerun), "--reference", str(ref), "--abs-tol", "0.2"]) == 1
+
+
+def test_missing_rerun_or_reference_is_one_error_line(tmp_path, capsys):
+    assert main(["verify", "--profile", "toy", "--out", str(tmp_path / "none")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: verify: there is no rerun at")
+    rerun = _tables(tmp_path / "rerun")
+    assert main(["verify", "--out", str(rerun), "--reference", str(tmp_path / "nothing")]) == 2
+    assert "is not a folder of tables" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ConfigError, match="holds no tables"):
+        vf.verify("toy", out=rerun, reference=empty)
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_verify_against_git_head(tmp_path, monkeypatch, capsys):
+    repo = tmp_path / "repo"
+    _tables(repo / "results" / "toy")
+
+    def git(*args):
+        subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+
+    git("init", "-q")
+    git("add", "results")
+    git("-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-q", "-m", "results")
+    monkeypatch.chdir(repo)
+    assert main(["verify", "--profile", "toy"]) == 0
+    assert "agree with git HEAD:results/toy/tables" in capsys.readouterr().out
+    _tables(repo / "results" / "toy", MAIN.replace("82.66110629393657", "82.6"))
+    assert main(["verify", "--profile", "toy"]) == 1
+    assert "zero-shot, global / mAP: 82.6 (rerun) vs 82.66110629393657 (committed)" in capsys.readouterr().out
+    rerun = _tables(tmp_path / "elsewhere")
+    assert main(["verify", "--profile", "toy", "--out", str(rerun)]) == 0, "--out: a rerun outside the checkout"
+    capsys.readouterr()
+    assert main(["verify", "--profile", "study", "--out", str(rerun)]) == 2
+    assert "git has no results/study/tables/ at HEAD" in capsys.readouterr().err

@@ -1,0 +1,250 @@
+"""The notebooks' data helpers (lcmc_core.reporting.tables): small inputs, stubs for experiments."""
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lcmc_core.reporting import tables
+from lcmc_core.text.corpus import corpus_from_records, make_record
+from lcmc_core.text.validation import REASONS
+
+# ------------------------------------------------------------------------------------- titles, sizes
+
+def test_figure_title_appends_wrapped_note_only_when_given():
+    assert tables.figure_title("mAP") == "mAP"
+    t = tables.figure_title("mAP", "word " * 40, width=30)
+    lines = t.split("\n")
+    assert lines[0] == "mAP" and len(lines) > 2 and all(len(line) <= 30 for line in lines[1:])
+
+
+def test_label_names():
+    labels = np.array([[1, 0, 1], [0, 0, 0], [0, -1, 1]])
+    assert tables.label_names(labels, ["cat", "dog", "tv"]) == ["cat, tv", "", "tv"]
+    assert tables.label_names(labels, ["cat", "dog", "tv"], sep=None) == [["cat", "tv"], [], ["tv"]]
+    with pytest.raises(ValueError, match="N x 2"):
+        tables.label_names(labels, ["cat", "dog"])
+
+
+# ------------------------------------------------------------------------------------- toy CLIPs
+
+def _report(spec, **metrics):
+    base = {"i2t_recall@1": 10.0, "i2t_recall@5": 30.0, "t2i_recall@1": 11.0, "t2i_recall@5": 31.0,
+            "chance_recall@1": 0.1, "zero_shot_map": 40.0, "chance_map": 12.0, "modality_gap": 0.8,
+            "logit_scale": 99.0}
+    base.update(metrics)
+    return {"size": "smoke", "variants": {spec.variant: {"spec": dataclasses.asdict(spec), "metrics": base,
+                                                         "seconds": {"pretrain": 3.5}}}}
+
+
+def test_toy_clip_metrics_table(smoke_spec):
+    table = tables.toy_clip_metrics_table(_report(smoke_spec, modality_gap=0.5))
+    assert list(table.index) == [smoke_spec.variant]
+    assert table.loc[smoke_spec.variant, "modality gap [no-pos pool]"] == 0.5
+    assert table.loc[smoke_spec.variant, "initial logit scale"] == smoke_spec.init_logit_scale
+    assert table.loc[smoke_spec.variant, "pretraining (s)"] == 3.5
+    assert {c for c, _ in tables.TOY_CLIP_METRIC_COLUMNS} <= set(table.columns)
+    with pytest.raises(ValueError, match="variants"):
+        tables.toy_clip_metrics_table({"variants": {}})
+
+
+def test_pretraining_curves_reads_the_training_log(smoke_clip, smoke_spec):
+    curves = tables.pretraining_curves(_report(smoke_spec))
+    steps = (smoke_spec.n_pretrain // smoke_spec.batch_size) * smoke_spec.epochs
+    assert list(curves.columns) == ["variant", "step", "epoch", "loss", "logit_scale", "lr"]
+    assert len(curves) == steps and set(curves["variant"]) == {smoke_spec.variant}
+    assert curves["step"].tolist() == list(range(steps)) and np.isfinite(curves["loss"]).all()
+
+
+# ------------------------------------------------------------------------------------- corpus
+
+def test_generation_summary_table_lists_every_reason_and_cost():
+    summary = {"status": "complete", "generator": {"source": "template"}, "n": 10, "accepted": 8,
+               "rejected": 2, "pending": 0, "rejected_by_reason": {"empty": 1, "overlong": 1},
+               "kept_with_issues": {"missing_labels": 3}, "prompt_tokens": 0, "completion_tokens": 0,
+               "cost": None}
+    table = tables.generation_summary_table(summary)
+    values = dict(zip(table["item"], table["value"]))
+    assert values["accepted"] == "8" and values["rejected (total)"] == "2"
+    assert values["rejected: empty"] == "1" and values["rejected: overlong"] == "1"
+    assert all(f"rejected: {r}" in values for r in REASONS)
+    assert values["kept with issue: missing_labels"] == "3"
+    assert values["cost"].startswith("n/a")
+    assert tables.generation_summary_table({**summary, "cost": 0.25}).set_index("item").loc["cost", "value"] == "0.25"
+
+
+def test_example_sentences_seeded_with_requested_and_extracted_labels():
+    recs = [make_record(f"a dog and a cat number {i}.", [11, 7], "emoji-voc", "template", requested=["dog"])
+            for i in range(30)]
+    corpus = corpus_from_records(recs, "emoji-voc")
+    a = tables.example_sentences(corpus, n=5, seed=1)
+    assert a.equals(tables.example_sentences(corpus, n=5, seed=1)) and len(a) == 5
+    assert list(a.columns) == ["sentence", "requested", "extracted labels", "source"]
+    assert (a["extracted labels"] == "cat, dog").all() and (a["requested"] == "dog").all()
+    assert len(tables.example_sentences(corpus, n=100)) == 30
+
+
+# ------------------------------------------------------------------------------------- gap, ablations, results
+
+def test_gap_before_after_mapping_towards_texts_shrinks_the_gap():
+    rng = np.random.default_rng(0)
+    txt = rng.normal(size=(200, 16)) + 4 * np.eye(16)[0]
+    img = txt + 4 * np.eye(16)[1] + 0.1 * rng.normal(size=(200, 16))
+    mapped = 0.3 * img / np.linalg.norm(img, axis=1, keepdims=True) + 0.7 * txt / np.linalg.norm(txt, axis=1, keepdims=True)
+    table = tables.gap_before_after(img, txt, mapped)
+    assert list(table.columns) == ["before mapping", "after mapping"]
+    assert table.loc["gap norm", "after mapping"] < table.loc["gap norm", "before mapping"]
+    assert {"matched cosine (mean)", "separability (balanced acc.)", "matched - unmatched cosine"} <= set(table.index)
+
+
+def test_ours_and_published():
+    ours = pd.DataFrame({"mAP": [70.0], "CI low": [69.0], "CI high": [71.0]}, index=["CoMC (full)"])
+    both = tables.ours_and_published(ours, "voc2007")
+    assert both.index[0] == "CoMC (full)" and both.loc["CoMC (full)", "source"] == "this run"
+    published = both.iloc[1:]
+    assert len(published) > 0 and published["kind"].str.startswith("published").all()
+    assert published["CI low"].isna().all() and published["source"].str.len().gt(0).all()
+    assert "CoMC released checkpoint (1 seed)" not in both.index  # COCO only
+    toy = tables.ours_and_published(ours.drop(columns=["CI low", "CI high"]), "emoji-voc")
+    assert list(toy.index) == ["CoMC (full)"] and toy["CI low"].isna().all()
+
+
+def test_wrap_text_and_table_caption():
+    assert tables.wrap_text("") == "" and tables.wrap_text("a b c", 3) == "a b\nc"
+    assert tables.table_caption("Main results") == "Main results"
+    assert tables.table_caption("Main results", "toy") == "Main results [toy]"
+
+
+def test_generation_outcomes_counts_every_reason_and_pending():
+    out = tables.generation_outcomes({"accepted": 5, "pending": 2, "rejected_by_reason": {"refused": 1, "weird": 4}})
+    assert out["accepted"] == 5 and out["pending"] == 2 and out["rejected: refused"] == 1
+    assert out["rejected: weird"] == 4 and all(out[f"rejected: {r}"] >= 0 for r in REASONS)
+    assert out.index[0] == "accepted" and out.index[-1] == "pending"
+
+
+def test_gap_before_after_unpaired_has_no_cosine_rows():
+    rng = np.random.default_rng(1)
+    img, txt = rng.normal(size=(50, 8)) + 2, rng.normal(size=(70, 8)) - 2
+    table = tables.gap_before_after(img, txt, img + 0.1, paired=False)
+    assert "gap norm" in table.index and not any("cosine (mean)" in i for i in table.index)
+
+
+def test_every_published_number_names_a_row_we_produce():
+    from lcmc_core.experiments.comparison import ROWS
+    from lcmc_core.experiments.published import PUBLISHED_MAP
+    for method, _, _, _, ours in PUBLISHED_MAP:
+        assert ours is None or ours in ROWS or ours == "TaI-DPT", method
+
+
+def test_main_results_summary_claims_only_what_the_intervals_support():
+    import types
+
+    from lcmc_core.experiments import seeds
+    zs = "zero-shot CLIP [published: encode_image, 80 OpenAI templates]"
+    table = pd.DataFrame({"mAP": [80.0, 84.0, 83.0], "mAP std": [0.0, 0.5, 0.4]},
+                         index=[zs, "CoMC (full)", "text classifier, global+local"])
+    paired = pd.DataFrame({"difference": [1.0, 4.0], "std over seeds": [0.3, 0.5], "seeds": [5, 5],
+                           "CI low": [-0.2, 3.0], "CI high": [2.1, 5.0]},
+                          index=[seeds.MAPPING_GAIN, f"CoMC (full) - {zs}"])
+    off = "CoMC (full) - CoMC, official protocol (selects epoch on test images)"
+    paired.loc[off] = {"difference": 0.1, "std over seeds": 0.1, "seeds": 5, "CI low": 0.05, "CI high": 0.2}
+    sc = types.SimpleNamespace(table=table, paired=paired, seeds=[0, 1, 2, 3, 4],
+                               first=types.SimpleNamespace(labels=np.zeros((10, 2))))
+    text = tables.main_results_summary(sc)
+    assert "84.0 ± 0.5" in text
+    assert "CoMC is higher than it: +4.0 points, paired 95% interval [+3.0, +5.0]" in text
+    assert "not distinguishable from zero" in text and "the mapping helps" not in text
+    assert "the official protocol) is worth -0.1 points [-0.2, -0.1]" in text
+
+
+def test_method_colours_follow_the_row_families():
+    from lcmc_core.reporting import figures
+    from lcmc_core.experiments.comparison import ROWS
+    assert {figures.method_family(r) for r in ROWS} <= set(figures.FAMILY_COLORS)
+    assert figures.method_color("CoMC (full)") == figures.FAMILY_COLORS["CoMC"]
+    assert figures.method_family("TaI-DPT + CoMC mapping (ablation)") == "TaI-DPT"
+    assert figures.method_family("zero-shot + SPARC score standardisation [published protocol]") == "peer"
+
+
+def test_text_vs_image_summary_states_the_trend_it_sees():
+    col = "mAP over classes present (%)"
+    why = pd.DataFrame({"labels per item": [2.0, 1.0, 5.0, 1.6], col: [57.0, 80.0, 40.0, 83.0],
+                        "label-ranking AP (%)": [90.0, 95.0, 85.0, 88.0], "count": [100, 50, 50, 200]},
+                       index=["all held-out texts", "texts naming 1 label(s)", "texts naming 5 label(s)", "test images"])
+    assert "Text mAP falls from 80.0" in tables.text_vs_image_summary(why)
+    flat = why.copy()
+    flat.loc["texts naming 5 label(s)", col] = 80.0
+    assert "does not fall" in tables.text_vs_image_summary(flat)
+
+
+def test_bars_with_errors_draws_one_bar_per_row_and_group():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from lcmc_core.reporting import figures
+    t = pd.DataFrame({"mapping": ["none", "none", "CoMC", "CoMC"], "branch": ["global", "local"] * 2,
+                      "mAP": [70.0, 72.0, 75.0, 77.0], "mAP std": [0.1, 0.2, 0.3, 0.4]})
+    fig, ax = plt.subplots()
+    figures.bars_with_errors(ax, t, "branch", hue="mapping")
+    heights = sorted(p.get_height() for p in ax.patches)
+    assert heights == [70.0, 72.0, 75.0, 77.0]
+    assert [lab.get_text() for lab in ax.get_xticklabels()] == ["global", "local"]
+    plt.close(fig)
+
+
+def test_top_k_predictions_hand_computed():
+    scores = {"m": np.array([[0.1, 0.9, 0.5, 0.5], [3.0, 2.0, 1.0, 0.0]])}
+    out = tables.top_k_predictions(scores, ["a", "b", "c", "d"], [1, 0], k=3)
+    assert out["m"] == [["a", "b", "c"], ["b", "c", "d"]]          # ties (c, d): lower index first
+    with pytest.raises(ValueError, match="k=5"):
+        tables.top_k_predictions(scores, ["a", "b", "c", "d"], [0], k=5)
+    with pytest.raises(ValueError, match="N x 3"):
+        tables.top_k_predictions(scores, ["a", "b", "c"], [0], k=1)
+
+
+def test_per_class_summary_names_gains_and_losses():
+    ap = pd.DataFrame({"x": [50.0, 80.0, 60.0], "y": [60.0, 70.0, 60.0]}, index=["sofa", "car", "dog"])
+    text = tables.per_class_summary(ap, "x", "y", n=2)
+    assert "above *y* on 1 of 3 classes" in text
+    assert "car (+10.0)" in text and "sofa (-10.0)" in text and "dog" not in text
+    with pytest.raises(KeyError, match="'z'"):
+        tables.per_class_summary(ap, "z", "y")
+
+
+def test_gap_summary_reports_before_and_after():
+    rng = np.random.default_rng(0)
+    img = rng.normal(size=(60, 8)) + 3 * np.eye(8)[0]
+    txt = rng.normal(size=(60, 8)) - 3 * np.eye(8)[0]
+    mapped = 0.5 * img + 0.5 * txt
+    report = tables.gap_before_after(img, txt, mapped)
+    text = tables.gap_summary(report, 0.7, 0.01)
+    b, a = report["before mapping"], report["after mapping"]
+    assert f"from {b['gap norm']:.2f} to {a['gap norm']:.2f}" in text
+    assert f"{b['separability (balanced acc.)']:.3f} -> {a['separability (balanced acc.)']:.3f}" in text
+
+
+def test_toy_clip_summary_flags_variants_near_chance():
+    m = pd.DataFrame({"zero-shot mAP (%) [published protocol]": [60.0, 10.0], "chance mAP (%)": [8.0, 8.0],
+                      "modality gap [no-pos pool]": [0.8, 0.3], "logit scale": [100.0, 20.0]},
+                     index=["big", "small"])
+    text = tables.toy_clip_summary(m)
+    assert "Not every variant" in text and "(small)" in text and "0.30 (small) to 0.80 (big)" in text
+    m.iloc[1, 0] = 40.0
+    assert "Every variant learned" in tables.toy_clip_summary(m)
+
+
+def test_cooccurrence_summary_compares_corpus_and_test():
+    from lcmc_core.text.corpus import cooccurrence_ratio
+    rng = np.random.default_rng(0)
+    names = list("abcd")
+    corpus = (rng.random((400, 4)) < 0.3).astype(int)        # independent labels
+    test = np.zeros((200, 4), dtype=int)
+    test[:100, :2] = 1                                          # a and b always together
+    test[100:, 2] = 1
+    test[150:, 3] = 1
+    text = tables.cooccurrence_summary(cooccurrence_ratio(corpus, names), cooccurrence_ratio(test, names))
+    assert "closer to independence than in the test set" in text
+    assert "a + b (+1.0)" in text                               # observed 100, expected 100 * 100 / 200 = 50
+    assert "never appear together" in text
