@@ -5,4 +5,6 @@ official training recipe); ``mapping`` (the cross-modal mapping and global + loc
 ``zero_shot`` (zero-shot weights, the text memory); ``metrics`` (mAP, F1, bootstrap);
 ``gap`` (modality-gap measures). Nothing here loads models, reads datasets or writes caches.
 ``taidpt`` (TaI-DPT, the prompt-tuning rival: the one module that runs a given CLIP text tower and caches).
+``official`` (the CoMC authors' released COCO classifier and text memory, packaged under
+``assets/official_comc/`` and read safely, SHA-256-checked).
 """

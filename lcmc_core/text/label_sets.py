@@ -4,14 +4,21 @@ Each class is a row ``(official name, prompt name, singular synonyms)`` (COCO ro
 official category id); :func:`~lcmc_core.text.labels.build_label_set` turns the rows into a
 :class:`~lcmc_core.text.labels.LabelSet` and importing this module registers them all. Stop phrases
 are phrases that contain a synonym but name something else ("hot dog" in VOC).
+
+``coco2014-official`` is COCO 2014 with the prompt names of the official CoMC code
+(:data:`COCO2014_OFFICIAL_NAMES`: 'motor bike', 'aeroplane', 'skis' where ``coco2014`` says
+'motorcycle', 'airplane', 'ski'; :func:`official_name_differences`): same classes, order, class names
+and stop phrases, and each class's synonyms hold both names. ``get_label_set(name, names="official")``
+picks it; ``coco2014`` itself is unchanged.
 """
 from __future__ import annotations
 
-from ..errors import UnknownNameError
+from ..errors import ConfigError, UnknownNameError
 from .labels import LabelSet, build_label_set
 
-__all__ = ["get_label_set", "available_label_sets", "register_label_set", "VOC2007", "EMOJI_VOC", "COCO2014",
-           "NUSWIDE", "COCO2014_CATEGORY_IDS"]
+__all__ = ["get_label_set", "available_label_sets", "register_label_set", "official_name_differences", "VOC2007",
+           "EMOJI_VOC", "COCO2014", "COCO2014_OFFICIAL", "NUSWIDE", "COCO2014_CATEGORY_IDS", "COCO2014_OFFICIAL_NAMES",
+           "NAME_CHOICES"]
 
 _REGISTRY: dict[str, LabelSet] = {}
 
@@ -28,14 +35,42 @@ def available_label_sets() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def get_label_set(name: str) -> LabelSet:
-    """The label set of a benchmark: ``voc2007``, ``emoji-voc``, ``coco2014`` or ``nuswide`` (a LabelSet passes through)."""
+#: Values of ``get_label_set(..., names=...)``: None keeps the set as named; "ours" / "official" pick its prompt names.
+NAME_CHOICES = (None, "ours", "official")
+# label set with our prompt names -> the same classes with the official CoMC code's names (filled below)
+_OFFICIAL_VARIANTS: dict[str, str] = {}
+
+
+def get_label_set(name: str, names: str | None = None) -> LabelSet:
+    """The label set of a benchmark: ``voc2007``, ``emoji-voc``, ``coco2014`` or ``nuswide`` (a LabelSet passes through).
+
+    ``names="official"`` gives the same classes with the official CoMC code's prompt names (COCO 2014
+    only: ``coco2014-official``), ``names="ours"`` this companion's; ``None`` keeps the set as named.
+    """
+    if names not in NAME_CHOICES:
+        raise ConfigError(f"names: expected one of {NAME_CHOICES}, got {names!r}")
     if isinstance(name, LabelSet):
-        return name
-    try:
-        return _REGISTRY[name]
-    except (KeyError, TypeError):
-        raise UnknownNameError(f"unknown label set {name!r}; expected one of {available_label_sets()}") from None
+        label_set = name
+    else:
+        try:
+            label_set = _REGISTRY[name]
+        except (KeyError, TypeError):
+            raise UnknownNameError(f"unknown label set {name!r}; expected one of {available_label_sets()}") from None
+    if names == "official" and label_set.name not in _OFFICIAL_VARIANTS.values():
+        if label_set.name not in _OFFICIAL_VARIANTS:
+            raise UnknownNameError(f"label set {label_set.name!r} has no official CoMC class names; names='official' "
+                                   f"is known for {sorted(_OFFICIAL_VARIANTS)}")
+        return _REGISTRY[_OFFICIAL_VARIANTS[label_set.name]]
+    if names == "ours":
+        ours = {official: base for base, official in _OFFICIAL_VARIANTS.items()}
+        return _REGISTRY[ours[label_set.name]] if label_set.name in ours else label_set
+    return label_set
+
+
+def official_name_differences(name: str = "coco2014") -> list[tuple[str, str, str]]:
+    """``(class name, our prompt name, official CoMC name)`` of every class whose two prompt names differ, in class order."""
+    ours, official = get_label_set(name, names="ours"), get_label_set(name, names="official")
+    return [(c, a, b) for c, a, b in zip(ours.classnames, ours.prompt_names, official.prompt_names) if a != b]
 
 
 
@@ -196,6 +231,27 @@ _COCO_STOP = ["cable car", "car park", "train station", "bus stop", "bus station
 
 COCO2014 = register_label_set(
     build_label_set("coco2014", [(n, p, s) for n, _, p, s in _COCO], _COCO_STOP), "coco")
+
+#: The COCO class names of the official CoMC code (``coco_object_categories`` of its
+#: ``datasets/data_helpers.py``, taken over from TaI-DPT: each class's first synonym), COCO category order.
+COCO2014_OFFICIAL_NAMES: tuple[str, ...] = (
+    "person", "bicycle", "car", "motor bike", "aeroplane", "bus", "train", "truck", "boat", "traffic light",
+    "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat", "dog", "horse", "sheep", "cow",
+    "elephant", "bear", "zebra", "giraffe", "backpack", "umbrella", "handbag", "tie", "suitcase", "frisbee",
+    "skis", "snowboard", "sports ball", "kite", "baseball bat", "baseball glove", "skateboard", "surfboard",
+    "tennis racket", "bottle", "wine glass", "cup", "fork", "knife", "spoon", "bowl", "banana", "apple",
+    "sandwich", "orange", "broccoli", "carrot", "hot dog", "pizza", "donut", "cake", "chair", "couch",
+    "potted plant", "bed", "dining table", "toilet", "tv", "laptop", "mouse", "remote", "keyboard", "cell phone",
+    "microwave", "oven", "toaster", "sink", "refrigerator", "book", "clock", "vase", "scissors", "teddy bear",
+    "hair drier", "toothbrush",
+)
+
+# Same classes, order and stop phrases; the official name leads, our prompt name stays a synonym.
+COCO2014_OFFICIAL = register_label_set(build_label_set(
+    "coco2014-official",
+    [(n, official, [p, *s]) for (n, _, p, s), official in zip(_COCO, COCO2014_OFFICIAL_NAMES, strict=True)],
+    _COCO_STOP))
+_OFFICIAL_VARIANTS[COCO2014.name] = COCO2014_OFFICIAL.name
 
 # --- NUS-WIDE (81 concepts, Concepts81.txt order) --------------------------------------------
 _NUS = [

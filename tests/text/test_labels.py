@@ -210,3 +210,97 @@ def test_join_names_reads_like_a_sentence():
     assert join_names(["a", "b", "c"]) == "a, b and c"
     assert join_names(["a", "b", "c"], "or", serial_comma=True) == "a, b, or c"
     assert join_names(["a", "b"], serial_comma=True) == "a and b"  # no comma with two names
+
+
+# --- COCO 2014 with the official CoMC code's names ----------------------------------------------
+
+def test_official_coco_names_are_the_official_codes_first_synonyms():
+    from lcmc_core.text.label_sets import COCO2014_OFFICIAL_NAMES
+    coco = get_label_set("coco2014")
+    assert len(COCO2014_OFFICIAL_NAMES) == 80 == len(set(COCO2014_OFFICIAL_NAMES))
+    assert COCO2014_OFFICIAL_NAMES[:6] == ("person", "bicycle", "car", "motor bike", "aeroplane", "bus")
+    assert COCO2014_OFFICIAL_NAMES[30] == "skis" and COCO2014_OFFICIAL_NAMES[62] == "tv"
+    assert COCO2014_OFFICIAL_NAMES[-4:] == ("scissors", "teddy bear", "hair drier", "toothbrush")
+    # against the COCO category names, only two differ (the official list keeps 'skis', 'tv', 'hair drier')
+    differ = [(c, o) for c, o in zip(coco.classnames, COCO2014_OFFICIAL_NAMES) if c != o]
+    assert differ == [("motorcycle", "motor bike"), ("airplane", "aeroplane")]
+
+
+def test_coco2014_official_has_the_same_classes_with_the_official_prompt_names():
+    from lcmc_core.text.label_sets import COCO2014_OFFICIAL_NAMES
+    coco, official = get_label_set("coco2014"), get_label_set("coco2014-official")
+    assert official.name == "coco2014-official" and "coco2014-official" in available_label_sets()
+    assert official.classnames == coco.classnames == tuple(COCO2014_CATEGORY_IDS)
+    assert official.prompt_names == COCO2014_OFFICIAL_NAMES
+    assert official.stop_phrases == coco.stop_phrases
+    for i in range(80):  # both names are synonyms of the class, the official one first
+        assert official.synonyms[i][0] == COCO2014_OFFICIAL_NAMES[i]
+        assert coco.prompt_names[i] in official.synonyms[i]
+        assert set(coco.synonyms[i]) | {COCO2014_OFFICIAL_NAMES[i]} == set(official.synonyms[i])
+
+
+def test_coco2014_itself_is_unchanged():
+    coco = get_label_set("coco2014")
+    assert coco.name == "coco2014" and get_label_set("coco") is coco
+    assert (coco.prompt_names[3], coco.prompt_names[4], coco.prompt_names[30]) == ("motorcycle", "airplane", "ski")
+    assert coco.synonyms[3] == ("motorcycle", "motorbike", "motor bike", "dirt bike", "scooter", "moped")
+    assert coco.synonyms[30] == ("ski", "pair of skis")
+
+
+def test_official_name_differences_lists_exactly_the_three_prompt_names():
+    from lcmc_core.text.label_sets import official_name_differences
+    expected = [("motorcycle", "motorcycle", "motor bike"), ("airplane", "airplane", "aeroplane"), ("skis", "ski", "skis")]
+    assert official_name_differences() == expected
+    assert official_name_differences("coco") == expected == official_name_differences("coco2014-official")
+    with pytest.raises(KeyError, match="no official CoMC class names"):
+        official_name_differences("voc2007")
+
+
+def test_get_label_set_names_choice():
+    coco, official = get_label_set("coco2014"), get_label_set("coco2014-official")
+    assert get_label_set("coco2014", names="official") is official
+    assert get_label_set("coco", names="official") is official
+    assert get_label_set(coco, names="official") is official
+    assert get_label_set("coco2014-official", names="official") is official
+    assert get_label_set("coco2014-official", names="ours") is coco
+    assert get_label_set("coco2014", names="ours") is coco and get_label_set("coco2014") is coco
+    assert get_label_set("nuswide", names="ours") is get_label_set("nuswide")
+    with pytest.raises(KeyError, match="'voc2007' has no official CoMC class names"):
+        get_label_set("voc2007", names="official")
+    with pytest.raises(ValueError, match="names: expected one of"):
+        get_label_set("coco2014", names="theirs")
+
+
+@pytest.mark.parametrize("name", ["coco2014", "coco2014-official"])
+def test_both_coco_sets_extract_both_names(name):
+    cases = {
+        "A motor bike parked by a motorcycle.": ["motorcycle"],
+        "Two motor bikes and three motorcycles.": ["motorcycle"],
+        "An aeroplane above an airplane.": ["airplane"],
+        "Aeroplanes and airplanes at the gate.": ["airplane"],
+        "A pair of skis next to a ski.": ["skis"],
+        "Skis on a TV next to a motorbike.": ["motorcycle", "skis", "tv"],
+        "A photo of a aeroplane.": ["airplane"],
+    }
+    for text, classes in cases.items():
+        assert ex(name, text) == classes, (name, text)
+
+
+def test_coco2014_official_keeps_the_label_set_invariants():
+    ls = get_label_set("coco2014-official")
+    for i in range(len(ls)):
+        name = ls.prompt_names[i]
+        for text in (name, pluralize(name), f"There is {with_article(name)} here.", ls.classnames[i]):
+            assert ls.extract(text) == {i}, (ls.classnames[i], text)
+        for form in ls.surface_forms(i):
+            assert ls.extract(f"Look at the {form}, please.") == {i}, form
+
+
+def test_official_composition_of_prompts_with_the_official_names():
+    from lcmc_core.text.corpus import prompt_augmentation
+    recs = prompt_augmentation("coco2014-official", copies=9, templates="openai")
+    texts = [r["text"] for r in recs]
+    for prompt in ("a photo of a motor bike.", "a photo of a aeroplane.", "a photo of a skis.", "a photo of a tv."):
+        assert texts.count(prompt) == 10, prompt  # 9 copies + the same template among OpenAI's 80
+    ls = get_label_set("coco2014-official")
+    assert all(ls.extract(r["text"]) == set(r["label_ids"]) for r in recs)
