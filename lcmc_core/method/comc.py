@@ -139,21 +139,45 @@ class CoMC(BaseEstimator):
         return self._adopt(clf, memory, history, torch.stack(epochs) if epochs else None)
 
     @classmethod
-    def from_classifier(cls, classifier, memory, *, history=(), epoch_weights=None, **params) -> CoMC:
-        """A fitted estimator from a classifier trained elsewhere: a :class:`TextClassifier` or a (C, D) weight.
+    def from_classifier(cls, trained, memory, /, *, history=(), epoch_weights=None, **params) -> CoMC:
+        """A fitted estimator from a classifier ``trained`` elsewhere: a :class:`TextClassifier` or a (C, D) weight.
 
         ``memory`` as in :meth:`fit` (None: no mapping); ``params`` are the estimator's hyperparameters
         (defaults: the official ones); ``history`` and ``epoch_weights`` as :meth:`fit` records them.
         """
-        if not isinstance(classifier, TextClassifier):
-            weight = torch.as_tensor(np.asarray(classifier) if not isinstance(classifier, torch.Tensor) else classifier)
+        if not isinstance(trained, TextClassifier):
+            weight = torch.as_tensor(np.asarray(trained) if not isinstance(trained, torch.Tensor) else trained)
             if weight.ndim != 2:
-                raise ValueError(f"classifier: expected a TextClassifier or a (C, D) weight, got shape {tuple(weight.shape)}")
+                raise ValueError(f"trained: expected a TextClassifier or a (C, D) weight, got shape {tuple(weight.shape)}")
             clf = TextClassifier(int(weight.shape[1]), int(weight.shape[0]))
             with torch.no_grad():
                 clf.weight.copy_(weight.float())
-            classifier = clf
-        return cls(**params).check_params()._adopt(classifier, memory, history, epoch_weights)
+            trained = clf
+        return cls(**params).check_params()._adopt(trained, memory, history, epoch_weights)
+
+    @classmethod
+    def from_official_checkpoint(cls, checkpoint=None, memory=None, **params) -> CoMC:
+        """The CoMC authors' released COCO classifier and text memory as a fitted estimator.
+
+        ``checkpoint`` (``model-best.pth.tar``) and ``memory`` (``coco_templates.pt``) default to the
+        copies packaged with lcmc (:mod:`lcmc_core.method.official`: SHA-256 checked, loaded without
+        executing pickle code). With the default hyperparameters (the official inference settings),
+        :meth:`decision_function` is the official test script's score on CLIP RN50 features; classes are
+        in the COCO category order. ``official_files_verified_`` records whether both files are the
+        released ones.
+        """
+        from .official import load_official_classifier, load_official_memory, packaged_official_files, \
+            verify_official_file
+        files = packaged_official_files()
+        checkpoint = files.classifier if checkpoint is None else checkpoint
+        memory = files.memory if memory is None else memory
+        model = cls.from_classifier(load_official_classifier(checkpoint), load_official_memory(memory), **params)
+        import warnings
+        with warnings.catch_warnings():  # the loaders above already warned about a file that is not the released one
+            warnings.simplefilter("ignore")
+            model.official_files_verified_ = (verify_official_file(checkpoint, "classifier")
+                                              and verify_official_file(memory, "memory"))
+        return model
 
     def _adopt(self, clf: TextClassifier, memory, history, epoch_weights) -> CoMC:
         """Set the learned attributes from a trained classifier and a memory (checked: unit rows, matching D)."""
@@ -207,7 +231,8 @@ class CoMC(BaseEstimator):
         Image embeddings must be L2-normalised (a one-line error names the one that is not); ``options``
         are further arguments of ``score_images`` (``global_transform``, ``image_chunk``, ``device``, ...).
         """
-        return score_images(self.coef_, global_emb, local_emb, **self.scoring_options(), check_unit=True, **options)
+        options = {**self.scoring_options(), **options}
+        return score_images(self.coef_, global_emb, local_emb, check_unit=True, **options)
 
     def decision_function(self, global_emb, local_emb=None) -> np.ndarray:
         """Scores (N, C) of images: the mapped global score merged with the pooled mapped local score."""
