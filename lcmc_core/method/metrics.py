@@ -581,9 +581,10 @@ def two_level_bootstrap_maps(rows, labels, n_boot: int = 1000, seed: int = 0,
       covers the test images only; say so next to it.
     * Two seeds: computed the same way, with a :class:`FewSeedsWarning`. Each resample uses seed
       0 twice, seed 1 twice or one of each (1/4, 1/4, 1/2), so the seed part of a 95% interval is
-      the range of the two seeds, which misses the mean it estimates about half the time (a mean
-      of two lies outside the range of two draws with probability 1/2). It is kept rather than
-      refused because it is still wider than the image-only interval, which ignores the seeds.
+      the range of the two seeds, which misses the mean over all seeds half the time (both draws
+      fall on the same side of a symmetric distribution's centre with probability 1/2). It is
+      kept rather than refused because it is still the more honest of the two computable
+      intervals: the image-only one leaves the seeds out altogether.
     * Few seeds in general: the bootstrap of S seeds spreads the seed mean by ``(S-1)/S`` of its
       variance and has normal-like, not t-like, tails. Measured (2,000 simulations of normal seed
       effects, no image noise, 1,000 resamples): a 95% percentile interval of the seed mean misses
