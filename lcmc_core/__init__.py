@@ -4,7 +4,7 @@ The public API, importable from the package (loaded on first use, so ``import lc
 
     from lcmc_core import CoMC, load_clip, extract_image_features, encode_texts, load_dataset
 
-    model = CoMC(alpha=0.7, temperature=0.01).fit(text_emb, targets, memory=class_prompts)
+    model = CoMC().fit(text_emb, targets, memory=class_prompts)      # the official hyperparameters
     scores = model.decision_function(image_global, image_local)
 
 The package is layered; each module's docstring says what it is for:
@@ -14,9 +14,12 @@ The package is layered; each module's docstring says what it is for:
 * ``text``: ``labels`` and ``label_sets``, ``prompts``, ``corpus``, ``generators``, ``validation``,
   ``generation``;
 * ``images``: ``models`` (:func:`load_clip`), ``features``, ``datasets``, ``toyworld``, ``toyclip``;
-* ``runner`` (running the paper): ``params``, ``profiles``, ``experiment``, ``comparison``,
-  ``ablations``, ``tables``, ``report``, ``published``, ``reproduce``, ``provenance``;
-* shared: ``errors`` (:class:`LcmcError`), ``checks``, ``cache``, ``secrets``, ``memory``.
+* ``experiments`` (the paper's experiments): ``params``, ``profiles``, ``experiment``, ``rows``,
+  ``comparison``, ``seeds``, ``ablations``, ``published``;
+* ``reporting`` (tables, figures, saving them) and ``harness`` (the headless notebook runner,
+  provenance, the results README, verify);
+* shared: ``errors`` (:class:`LcmcError`), ``checks``, ``cache``, ``secrets``, ``memory``,
+  ``environment`` (the lock file), ``outputs`` (where a notebook's outputs go).
 """
 from __future__ import annotations
 
@@ -50,7 +53,7 @@ _API = {
     "generate_corpus": "lcmc_core.text.generation",
     "Params": "lcmc_core.experiments.params",
     "Experiment": "lcmc_core.experiments.experiment",
-    "MethodConfig": "lcmc_core.experiments.comparison",
+    "Row": "lcmc_core.experiments.rows",
     "run_comparison": "lcmc_core.experiments.comparison",
     "reproduce": "lcmc_core.harness.reproduce",
     "LcmcError": "lcmc_core.errors",

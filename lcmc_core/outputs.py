@@ -127,7 +127,7 @@ def report_status(out_dir: PathLike | None, notebook: str, status: str, note: st
     The runner (:mod:`lcmc_core.harness.reproduce`) records it in the manifest instead of a plain
     ``ok``, e.g. when an LLM corpus could not be completed within its time budget.
     """
-    from ..cache import atomic_write
+    from .cache import atomic_write
 
     if status not in STATUSES:
         raise ValueError(f"report_status: status must be one of {STATUSES}, got {status!r}")

@@ -33,10 +33,11 @@ def smoke_comparison(smoke_clip):
     from lcmc_core.images import datasets
     from lcmc_core.method.classifier import TrainConfig
     from lcmc_core.experiments import comparison
+    from lcmc_core.method.comc import CoMC
     ds = datasets.load("emoji-voc", split="test", n=96)
-    cfg = comparison.MethodConfig(prompt_copies=2, n_boot=20,
-                                  classifier=TrainConfig(epochs=3, batch_size=64, warmup_epochs=1))
-    return comparison.run_comparison(smoke_clip, ds, cfg, corpus_size=300, progress=False)
+    estimator = CoMC(classifier=TrainConfig(epochs=3, batch_size=64, warmup_epochs=1))
+    return comparison.run_comparison(smoke_clip, ds, estimator, settings=comparison.ComparisonSettings(prompt_copies=2),
+                                     evaluation=comparison.Evaluation(n_boot=20), corpus_size=300, progress=False)
 
 
 # Fixtures that train a model or run notebooks: every test using one is `slow` (make test-fast skips them).

@@ -8,50 +8,51 @@ import torch
 
 from lcmc_core.images import toyclip
 from lcmc_core.experiments import ablations
+from lcmc_core.experiments.rows import Row
 
 
 def test_sweep_mapping_alpha_one_is_no_mapping(smoke_comparison):
     r = smoke_comparison
     t = ablations.sweep_mapping(r, alphas=[0.7, 1.0], temperatures=[0.01, 0.1])
     assert list(t.columns) == ["alpha", "temperature", "mAP"] and len(t) == 4
-    no_map = r.table.loc["text classifier, global+local", "mAP"]
+    no_map = r.table.loc[Row.CLASSIFIER, "mAP"]
     assert np.allclose(t[t.alpha == 1.0]["mAP"], no_map)
     official = t[(t.alpha == 0.7) & (t.temperature == 0.01)]["mAP"].item()
-    assert official == pytest.approx(r.table.loc["CoMC (full)", "mAP"])
+    assert official == pytest.approx(r.table.loc[Row.COMC, "mAP"])
 
 
 def test_compare_memories_and_branches(smoke_comparison):
     r = smoke_comparison
     m = ablations.compare_memories(r, {"class prompts": r.memory, "corpus": r.text_emb})
     assert list(m["memory"]) == ["none (no mapping)", "class prompts", "corpus"]
-    assert m.loc[1, "mAP"] == pytest.approx(r.table.loc["CoMC (full)", "mAP"])
+    assert m.loc[1, "mAP"] == pytest.approx(r.table.loc[Row.COMC, "mAP"])
     b = ablations.compare_branches(r)
     assert len(b) == 6
     got = b.set_index(["mapping", "branch"])["mAP"]
-    assert got[("none", "global")] == pytest.approx(r.table.loc["text classifier, global", "mAP"])
-    assert got[("CoMC", "global")] == pytest.approx(r.table.loc["CoMC mapping, global only", "mAP"])
+    assert got[("none", "global")] == pytest.approx(r.table.loc[Row.CLASSIFIER_GLOBAL, "mAP"])
+    assert got[("CoMC", "global")] == pytest.approx(r.table.loc[Row.COMC_GLOBAL, "mAP"])
 
 
 def test_retraining_sweeps(smoke_comparison):
     r = smoke_comparison
     noise = ablations.sweep_noise(r, [0.0, 0.1])
-    assert noise.loc[1, "mAP (CoMC)"] == pytest.approx(r.table.loc["CoMC (full)", "mAP"])
-    assert noise.loc[0, "mAP (CoMC)"] == pytest.approx(r.table.loc["CoMC without noise injection", "mAP"])
+    assert noise.loc[1, "mAP (CoMC)"] == pytest.approx(r.table.loc[Row.COMC, "mAP"])
+    assert noise.loc[0, "mAP (CoMC)"] == pytest.approx(r.table.loc[Row.COMC_NO_NOISE, "mAP"])
     sizes = ablations.sweep_corpus_size(r, [0, 100])
     assert list(sizes["sentences"]) == [0, 100]
     with pytest.raises(ValueError, match="exceeds"):
         ablations.sweep_corpus_size(r, [10**6])
     losses = ablations.compare_losses(r, ["double_ranking", "bce"])
-    assert losses.loc[0, "mAP (CoMC)"] == pytest.approx(r.table.loc["CoMC (full)", "mAP"])
+    assert losses.loc[0, "mAP (CoMC)"] == pytest.approx(r.table.loc[Row.COMC, "mAP"])
 
 
 def test_mapping_gain_and_held_out_text_map(smoke_comparison):
     r = smoke_comparison
     g = ablations.mapping_gain(r)
     assert g["mapping gain"] == pytest.approx(g["mAP (CoMC)"] - g["mAP (no mapping)"])
-    assert g["mAP (no mapping)"] == pytest.approx(r.table.loc["text classifier, global+local", "mAP"])
+    assert g["mAP (no mapping)"] == pytest.approx(r.table.loc[Row.CLASSIFIER, "mAP"])
     _, hist = ablations.held_out_text_map(r, 0.2)
-    assert len(hist) == r.config.classifier.epochs and all("val_map" in h for h in hist)
+    assert len(hist) == r.estimator.classifier.epochs and all("val_map" in h for h in hist)
 
 
 # ------------------------------------------------------------------------- across toy CLIP variants
@@ -81,7 +82,7 @@ class FakeExperiment:
 
     def comparison(self, progress=True, **overrides):
         gain = 1.0 if self.variant == "small-gap" else -1.0
-        table = pd.DataFrame({"mAP": [40.0, 60.0 + gain]}, index=[ablations.PUBLISHED_ZERO_SHOT, "CoMC (full)"])
+        table = pd.DataFrame({"mAP": [40.0, 60.0 + gain]}, index=[str(Row.ZERO_SHOT_PUBLISHED), str(Row.COMC)])
         return types.SimpleNamespace(table=table, gain=gain)
 
 
@@ -146,5 +147,5 @@ def test_mapping_explorer_has_alpha_and_tau_sliders(smoke_comparison):
     w = ablations.mapping_explorer(smoke_comparison, n_points=30)
     sliders = {c.description: c for c in w.children if hasattr(c, "min")}
     assert set(sliders) == {"alpha", "tau"}
-    assert sliders["alpha"].value == smoke_comparison.config.alpha
-    assert sliders["tau"].value == pytest.approx(smoke_comparison.config.temperature)
+    assert sliders["alpha"].value == smoke_comparison.estimator.alpha
+    assert sliders["tau"].value == pytest.approx(smoke_comparison.estimator.temperature)

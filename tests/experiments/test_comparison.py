@@ -10,17 +10,14 @@ from lcmc_core import CoMC
 from lcmc_core.method.classifier import TrainConfig, train_text_classifier
 from lcmc_core.method.metrics import bootstrap_map_ci, f1_at_top_k, mean_average_precision
 from lcmc_core.experiments import comparison
+from lcmc_core.experiments.rows import Row
 
-ROWS = list(comparison.ROWS)
-PUBLISHED = "zero-shot CLIP [published: encode_image, 80 OpenAI templates]"
-SELECT = "zero-shot CLIP [official ZeroshotCLIP2: 7 select templates + 'a photo of a {}.']"
-DENSE = "zero-shot CLIP + local [official ZeroshotCLIP_dense]"
-C3 = "text classifier + C3 mean shift, global+local"
+ROWS = [r for r in Row if not r.name.startswith("TAIDPT")]
 SMALL = TrainConfig(epochs=3, batch_size=64, warmup_epochs=1)
 
 
-def small_config(**kw):
-    return comparison.MethodConfig(**{**dict(prompt_copies=2, n_boot=20, classifier=SMALL), **kw})
+def small_settings(**kw):
+    return comparison.ComparisonSettings(**{**dict(prompt_copies=2), **kw})
 
 
 def test_comparison_has_every_method_and_metric(smoke_comparison):
@@ -35,7 +32,7 @@ def test_comparison_has_every_method_and_metric(smoke_comparison):
 
 def _train(r, noise_std=0.1, centred=False):
     """The classifier of a row, trained here from scratch (no cache) with the comparison's recipe and seed."""
-    cfg = dataclasses.replace(r.config.classifier, noise_std=noise_std)
+    cfg = dataclasses.replace(r.estimator.classifier, noise_std=noise_std)
     x = r.text_emb
     if centred:  # C3: texts centred on their mean and re-normalised
         x = F.normalize(x - x.mean(0), dim=-1)
@@ -54,35 +51,35 @@ def test_every_row_recomputed_independently(smoke_comparison):
     g = r.image_features.global_
     loc = r.image_features.local[:].float()                      # (N, P, D)
     W, W_nn, W_c3 = _train(r), _train(r, noise_std=0.0), _train(r, centred=True)
-    assert torch.equal(W, r.classifiers["comc"].weight.detach())     # deterministic from the seed
+    assert torch.equal(W, r.estimator.coef_)     # deterministic from the seed
     mem = r.memory
 
     def merged(gs, ls):
         return 0.5 * gs + 0.5 * ls.amax(dim=1)
 
     expect = {
-        "text classifier, global": g @ W.T,
-        "text classifier, global+local": merged(g @ W.T, loc @ W.T),
-        "CoMC mapping, global only": _map(g, mem) @ W.T,
-        "CoMC (full)": merged(_map(g, mem) @ W.T, _map(loc, mem) @ W.T),
-        "CoMC without noise injection": merged(_map(g, mem) @ W_nn.T, _map(loc, mem) @ W_nn.T),
+        Row.CLASSIFIER_GLOBAL: g @ W.T,
+        Row.CLASSIFIER: merged(g @ W.T, loc @ W.T),
+        Row.COMC_GLOBAL: _map(g, mem) @ W.T,
+        Row.COMC: merged(_map(g, mem) @ W.T, _map(loc, mem) @ W.T),
+        Row.COMC_NO_NOISE: merged(_map(g, mem) @ W_nn.T, _map(loc, mem) @ W_nn.T),
     }
     gc = F.normalize(g - g.mean(0), dim=-1)
     lc = F.normalize(loc - loc.reshape(-1, loc.shape[-1]).mean(0), dim=-1)
-    expect[C3] = merged(gc @ W_c3.T, lc @ W_c3.T)
-    expect["text classifier + DeCap projection (alpha 0), global+local"] = merged(
-        _map(g, mem, alpha=0.0) @ W.T, _map(loc, mem, alpha=0.0) @ W.T)
-    full = expect["CoMC (full)"].numpy()
+    expect[Row.C3] = merged(gc @ W_c3.T, lc @ W_c3.T)
+    expect[Row.DECAP] = merged(_map(g, mem, alpha=0.0) @ W.T, _map(loc, mem, alpha=0.0) @ W.T)
+    full = expect[Row.COMC].numpy()
     z = (full - full.mean(1, keepdims=True)) / full.std(1, ddof=1, keepdims=True)
-    expect["CoMC + SPARC score standardisation"] = torch.as_tensor((z - z.mean(0)) / z.std(0, ddof=1))
+    expect[Row.COMC_SPARC_STANDARDISATION] = torch.as_tensor((z - z.mean(0)) / z.std(0, ddof=1))
     for name, scores in expect.items():
         # z-scores divide by small spreads, so float32 rounding of the inputs grows there
-        assert np.allclose(r.scores[name], scores.numpy(), atol=1e-3 if "SPARC" in name else 2e-5), name
+        atol = 1e-3 if name is Row.COMC_SPARC_STANDARDISATION else 2e-5
+        assert np.allclose(r.scores[name], scores.numpy(), atol=atol), name
         assert r.table.loc[name, "mAP"] == pytest.approx(mean_average_precision(scores.numpy(), r.labels), abs=1e-6)
-    low, high = bootstrap_map_ci(r.scores["CoMC (full)"], r.labels, n_boot=20, seed=r.seed)
-    assert (r.table.loc["CoMC (full)", "CI low"], r.table.loc["CoMC (full)", "CI high"]) == pytest.approx((low, high))
-    f1 = f1_at_top_k(r.scores["CoMC (full)"], r.labels, k=3, threshold=0.0)
-    assert r.table.loc["CoMC (full)", "CF1@3"] == pytest.approx(f1["CF1"])
+    low, high = bootstrap_map_ci(r.scores[Row.COMC], r.labels, n_boot=20, seed=r.seed)
+    assert (r.table.loc[Row.COMC, "CI low"], r.table.loc[Row.COMC, "CI high"]) == pytest.approx((low, high))
+    f1 = f1_at_top_k(r.scores[Row.COMC], r.labels, k=3, threshold=0.0)
+    assert r.table.loc[Row.COMC, "CF1@3"] == pytest.approx(f1["CF1"])
 
 
 def _ensemble(clip, templates):
@@ -99,32 +96,30 @@ def test_zero_shot_rows_follow_each_protocol(smoke_comparison, smoke_clip):
     r = smoke_comparison
     g, loc, gc = r.image_features.global_, r.image_features.local[:].float(), r.image_features.global_clip
     w_pub = _ensemble(smoke_clip, [t("{}") for t in OPENAI_IMAGENET_TEMPLATES])
-    assert np.allclose(r.scores[PUBLISHED], (gc @ w_pub.T).numpy(), atol=1e-5)
+    assert np.allclose(r.scores[Row.ZERO_SHOT_PUBLISHED], (gc @ w_pub.T).numpy(), atol=1e-5)
     select = ["itap of a {}.", "a bad photo of the {}.", "a origami {}.", "a photo of the large {}.",
               "a {} in a video game.", "art of the {}.", "a photo of the small {}.", "a photo of a {}."]
-    assert np.allclose(r.scores[SELECT], (gc @ _ensemble(smoke_clip, select).T).numpy(), atol=1e-5)
+    assert np.allclose(r.scores[Row.ZERO_SHOT_SELECT], (gc @ _ensemble(smoke_clip, select).T).numpy(), atol=1e-5)
     w1 = _ensemble(smoke_clip, ["a photo of a {}."])
     local = 100 * loc @ w1.T                                   # (N, P, C), logit scale 100
     dense = 0.5 * 100 * gc @ w1.T + 0.5 * (local * torch.softmax(local, dim=1)).sum(1)
-    assert np.allclose(r.scores[DENSE] * 100, dense.numpy(), atol=1e-3)
-    like = "zero-shot on CoMC's features [no-pos pool + local max]"
-    assert np.allclose(r.scores[like], (0.5 * g @ w_pub.T + 0.5 * (loc @ w_pub.T).amax(1)).numpy(), atol=1e-5)
+    assert np.allclose(r.scores[Row.ZERO_SHOT_DENSE] * 100, dense.numpy(), atol=1e-3)
+    like = (0.5 * g @ w_pub.T + 0.5 * (loc @ w_pub.T).amax(1)).numpy()
+    assert np.allclose(r.scores[Row.ZERO_SHOT_OWN_FEATURES], like, atol=1e-5)
     # I0T: images centred on their mean, weights on the corpus mean, both re-normalised
     ic = F.normalize(gc - gc.mean(0), dim=-1)
     wc = F.normalize(w_pub - r.text_emb.float().mean(0), dim=-1)
-    assert np.allclose(r.scores["zero-shot + I0T post-hoc centring [published protocol]"], (ic @ wc.T).numpy(),
-                       atol=1e-5)
+    assert np.allclose(r.scores[Row.I0T], (ic @ wc.T).numpy(), atol=1e-5)
     from lcmc_core.method.peers import sparc_standardize
-    assert np.allclose(r.scores["zero-shot + SPARC score standardisation [published protocol]"],
-                       sparc_standardize(r.scores[PUBLISHED]))
+    assert np.allclose(r.scores[Row.SPARC_STANDARDISATION], sparc_standardize(r.scores[Row.ZERO_SHOT_PUBLISHED]))
 
 
 def test_official_protocol_row_picks_the_best_epoch_on_every_tenth_test_image(smoke_comparison):
     r = smoke_comparison
     sel = r.selection
-    epochs = r.models["comc"].epoch_weights_
-    assert len(sel["selection_map"]) == len(epochs) == r.config.classifier.epochs
-    assert torch.equal(epochs[-1], r.classifiers["comc"].weight.detach())     # the last epoch is the final model
+    epochs = r.estimator.epoch_weights_
+    assert len(sel["selection_map"]) == len(epochs) == r.estimator.classifier.epochs
+    assert torch.equal(epochs[-1], r.estimator.coef_)     # the last epoch is the final model
     idx = np.arange(0, len(r.labels), 10)
     g, loc, mem = r.image_features.global_, r.image_features.local[:].float(), r.memory
     maps = []
@@ -134,30 +129,30 @@ def test_official_protocol_row_picks_the_best_epoch_on_every_tenth_test_image(sm
     assert sel["selection_map"] == pytest.approx(maps, abs=1e-6) and sel["epoch"] == int(np.argmax(maps))
     w = epochs[sel["epoch"]]
     full = 0.5 * _map(g, mem) @ w.T + 0.5 * (_map(loc, mem) @ w.T).amax(1)
-    assert np.allclose(r.scores["CoMC, official protocol (selects epoch on test images)"], full.numpy(), atol=2e-5)
+    assert np.allclose(r.scores[Row.COMC_OFFICIAL_PROTOCOL], full.numpy(), atol=2e-5)
 
 
 def test_the_estimator_gives_the_comparisons_comc_full_scores(smoke_comparison):
     r = smoke_comparison
-    model = CoMC(alpha=0.7, temperature=0.01, classifier=r.config.classifier, seed=r.seed)
+    model = CoMC(alpha=0.7, temperature=0.01, classifier=r.estimator.classifier, seed=r.seed)
     scores = model.fit(r.text_emb, r.corpus.targets, memory=r.memory).decision_function(
         r.image_features.global_, r.image_features.local)
-    assert np.array_equal(scores, r.scores["CoMC (full)"])
+    assert np.array_equal(scores, r.scores[Row.COMC])
     assert model.coef_.shape == (20, 128) and model.n_classes_ == 20 and len(model.history_) == 3
 
 
 def test_training_corpus_is_sentences_plus_prompt_augmentation():
-    c = comparison.build_training_corpus("emoji-voc", small_config(prompt_copies=3), size=50)
+    c = comparison.build_training_corpus("emoji-voc", small_settings(prompt_copies=3), size=50)
     from lcmc_core.text.prompts import OPENAI_TEMPLATES
     n_prompts = 20 * (3 + len(OPENAI_TEMPLATES))
     assert 45 <= len(c) - n_prompts <= 50  # texts naming no class are dropped
     assert c.targets.sum(1).min() >= 1
-    no_templates = comparison.build_training_corpus("emoji-voc", small_config(prompt_templates="none"), size=0)
+    no_templates = comparison.build_training_corpus("emoji-voc", small_settings(prompt_templates="none"), size=0)
     assert len(no_templates) == 20 * 2
 
 
 def test_the_official_training_prompts_are_nine_copies_plus_openais_80(tmp_path):
-    c = comparison.build_training_corpus("voc2007", small_config(prompt_copies=9, prompt_templates="openai"), size=0)
+    c = comparison.build_training_corpus("voc2007", small_settings(prompt_copies=9, prompt_templates="openai"), size=0)
     assert len(c) == 20 * 89
     first = [t for t, lab in zip(c.texts, c.targets) if lab[0] == 1]
     assert first.count("a photo of a airplane.") == 10  # 9 copies + the template itself, verbatim "a"
@@ -167,7 +162,7 @@ def test_corpus_path_is_read_instead_of_generated(tmp_path):
     from lcmc_core.text import corpus
     path = tmp_path / "c.jsonl"
     corpus.write_corpus(path, [corpus.make_record("two dogs and a cat", [7, 11], "emoji-voc", "test")])
-    c = comparison.build_training_corpus("emoji-voc", small_config(prompt_copies=0, prompt_templates="none"),
+    c = comparison.build_training_corpus("emoji-voc", small_settings(prompt_copies=0, prompt_templates="none"),
                                          path=path)
     assert c.texts == ["two dogs and a cat"]
 
@@ -180,11 +175,13 @@ def test_zero_shot_weights_average_the_prompt_ensemble(smoke_clip):
     assert not torch.allclose(w, p)
 
 
-@pytest.mark.parametrize("kw,match", [(dict(memory="images"), "memory"), (dict(local_weight=2.0), "local_weight"),
-                                      (dict(n_boot=-1), "n_boot"), (dict(prompt_templates="mine"), "prompt_templates")])
-def test_bad_method_config_is_refused(kw, match):
+@pytest.mark.parametrize("make,match", [(lambda: small_settings(memory="images"), "comparison.memory"),
+                                        (lambda: small_settings(prompt_templates="mine"), "prompt_templates"),
+                                        (lambda: comparison.Evaluation(n_boot=-1), "evaluation.n_boot"),
+                                        (lambda: comparison.Evaluation(difficult="drop"), "evaluation.difficult")])
+def test_bad_settings_are_refused(make, match):
     with pytest.raises(ValueError, match=match):
-        small_config(**kw)
+        make()
 
 
 def test_requested_labels_replace_the_extracted_ones(tmp_path):
@@ -193,8 +190,92 @@ def test_requested_labels_replace_the_extracted_ones(tmp_path):
     rec = corpus.make_record("two dogs on a sofa", [11], "emoji-voc", "llm", requested=["dog", "cat"])
     corpus.write_corpus(path, [rec])
     kw = dict(prompt_copies=0, prompt_templates="none")
-    ours = comparison.build_training_corpus("emoji-voc", small_config(**kw), path=path)
-    official = comparison.build_training_corpus("emoji-voc", small_config(corpus_labels="requested", **kw), path=path)
+    ours = comparison.build_training_corpus("emoji-voc", small_settings(**kw), path=path)
+    official = comparison.build_training_corpus("emoji-voc", small_settings(corpus_labels="requested", **kw), path=path)
     names = ours.label_set.classnames
     assert [names[i] for i in np.flatnonzero(ours.targets[0])] == ["dog"]
     assert sorted(names[i] for i in np.flatnonzero(official.targets[0])) == ["cat", "dog"]
+
+
+# --- every hyperparameter reaches every row (and ablation) that uses it -------------------------
+def _synthetic(n_texts=400, n_images=60, positions=3, d=24, seed=0):
+    """A comparison's inputs from synthetic unit embeddings (no CLIP): corpus, texts, prompts, zero-shot, features."""
+    from lcmc_core.images.features import ImageFeatures
+    from lcmc_core.text.corpus import corpus_from_records, make_record
+
+    gen = torch.Generator().manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    unit = lambda *shape: F.normalize(torch.randn(*shape, generator=gen), dim=-1)  # noqa: E731
+    directions = unit(20, d)
+    records, rows = [], []
+    for _ in range(n_texts):
+        ids = sorted(rng.choice(20, size=rng.integers(1, 4), replace=False).tolist())
+        records.append(make_record("synthetic", ids, "emoji-voc", "test"))
+        rows.append(ids)
+    corpus = corpus_from_records(records, "emoji-voc")
+    y = torch.as_tensor(corpus.targets, dtype=torch.float32)
+    text_emb = F.normalize(y @ directions + 0.3 * unit(n_texts, d), dim=-1)
+    labels = np.where(rng.random((n_images, 20)) < 0.15, 1, -1)
+    labels[np.arange(n_images), rng.integers(0, 20, n_images)] = 1
+    lab = torch.as_tensor((labels == 1).astype(np.float32))
+    g = F.normalize(lab @ directions + 0.8 * unit(n_images, d) + 0.5, dim=-1)       # a modality gap: shifted
+    loc = F.normalize(lab[:, None, :] @ directions + 0.9 * unit(n_images, positions, d) + 0.5, dim=-1)
+    feats = ImageFeatures(global_=g, local=loc, key="synthetic", global_clip=F.normalize(g + 0.1 * unit(n_images, d), dim=-1))
+    prompts = F.normalize(directions + 0.1 * unit(20, d), dim=-1)
+    return corpus, text_emb, prompts, prompts, feats, labels
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    return _synthetic()
+
+
+def _compare(synthetic, **params):
+    corpus, text_emb, prompts, zs, feats, labels = synthetic
+    est = CoMC(classifier=TrainConfig(epochs=2, batch_size=64, warmup_epochs=1))
+    est = est.with_params(**params) if params else est
+    return comparison.compare_on_embeddings(corpus, text_emb, prompts, zs, feats, labels, est,
+                                            evaluation=comparison.Evaluation(n_boot=0), cache=None)
+
+
+MAPPED = {Row.COMC, Row.COMC_GLOBAL, Row.COMC_NO_NOISE, Row.COMC_SPARC_STANDARDISATION, Row.COMC_OFFICIAL_PROTOCOL}
+LOCAL = {Row.ZERO_SHOT_OWN_FEATURES, Row.CLASSIFIER, Row.C3, Row.DECAP, Row.COMC, Row.COMC_NO_NOISE,
+         Row.COMC_SPARC_STANDARDISATION, Row.COMC_OFFICIAL_PROTOCOL}
+TRAINED = MAPPED | {Row.CLASSIFIER, Row.CLASSIFIER_GLOBAL, Row.C3, Row.DECAP}
+# the hyperparameter's new value -> the rows that must move (every other row must not)
+KNOBS = {
+    "alpha": (0.3, MAPPED),
+    "temperature": (0.2, MAPPED | {Row.DECAP}),
+    "memory_top_k": (1, MAPPED | {Row.DECAP}),
+    "local_weight": (0.2, LOCAL),
+    "map_global": (False, MAPPED | {Row.DECAP}),
+    "map_local": (False, (MAPPED - {Row.COMC_GLOBAL}) | {Row.DECAP}),
+    "classifier": ({"noise_std": 0.05}, TRAINED - {Row.COMC_NO_NOISE}),
+    "seed": (1, TRAINED),
+}
+
+
+@pytest.mark.parametrize("name", list(KNOBS))
+def test_each_hyperparameter_moves_exactly_the_rows_that_use_it(synthetic, name):
+    from lcmc_core.method.comc import hyperparameters
+    assert set(KNOBS) == {h.name for h in hyperparameters()}      # a new hyperparameter needs its line here
+    base = _compare(synthetic)
+    value, moving = KNOBS[name]
+    changed = _compare(synthetic, **{name: value})
+    assert set(changed.scores) == set(base.scores)
+    moved = {row for row in base.scores if not np.allclose(changed.scores[row], base.scores[row], atol=1e-6)}
+    assert moved == moving, f"{name}: moved {sorted(map(str, moved))}, expected {sorted(map(str, moving))}"
+
+
+@pytest.mark.parametrize("name", ["memory_top_k", "local_weight", "map_local"])
+def test_the_ablations_use_every_hyperparameter_of_the_estimator(synthetic, name):
+    from lcmc_core.experiments import ablations
+    value, _ = KNOBS[name]
+    base, changed = _compare(synthetic), _compare(synthetic, **{name: value})
+    for table in (lambda r: ablations.sweep_mapping(r, [0.0, 0.7], [0.01]),
+                  lambda r: ablations.compare_branches(r),
+                  lambda r: ablations.sweep_noise(r, [0.0]),
+                  lambda r: ablations.compare_memories(r, {"prompts": r.memory})):
+        a, b = table(base), table(changed)
+        assert not np.allclose(a["mAP" if "mAP" in a else "mAP (CoMC)"], b["mAP" if "mAP" in b else "mAP (CoMC)"]), name
+    assert ablations.mapping_gain(base) != ablations.mapping_gain(changed)

@@ -6,7 +6,8 @@ import pytest
 from lcmc_core.errors import ConfigError, LcmcError
 from lcmc_core.method.classifier import TrainConfig
 from lcmc_core.experiments import params as P
-from lcmc_core.experiments.comparison import MethodConfig
+from lcmc_core.experiments.comparison import ComparisonSettings, Evaluation
+from lcmc_core.method.comc import CoMC
 
 
 def build(**tree):
@@ -44,7 +45,10 @@ def test_a_unique_leaf_name_resolves_to_its_full_key(key, full):
     ({"seed": -2}, "seed: expected an integer >= 0"),
     ({"missing_images": "ignore"}, "missing_images: expected one of 'fail', 'skip'"),
     ({"method": {"alpha": 1.5}}, "method.alpha: expected a finite number in [0, 1], got 1.5"),
-    ({"method": {"memory": "images"}}, "method.memory: expected one of 'prompts', 'corpus'"),
+    ({"comparison": {"memory": "images"}}, "comparison.memory: expected one of 'prompts', 'corpus'"),
+    ({"method": {"memory_top_k": 0}}, "method.memory_top_k: expected an integer >= 1, got 0"),
+    ({"method": {"map_local": "no"}}, "'method.map_local' (parameters): expected true or false"),
+    ({"evaluation": {"n_boot": -1}}, "evaluation.n_boot: expected an integer >= 0"),
     ({"method": {"classifier": {"epochs": 0}}}, "method.classifier.epochs: expected an integer >= 1"),
     ({"llm": {"concurrency": 0}}, "llm.concurrency: expected an integer in [1, 256]"),
     ({"llm": {"read_timeout_s": 0}}, "llm.read_timeout_s: expected a finite number > 0"),
@@ -69,8 +73,9 @@ def test_a_url_with_credentials_is_refused_without_echoing_them(url):
     ("corpus_size", "three", "expected an integer"), ("corpus_size", 2.5, "an integer is expected"),
     ("corpus_size", True, "expected an integer"), ("method.alpha", "fast", "expected a number"),
     ("verify_images", 1, "expected true or false"), ("clip_model", 12, "expected a string"),
-    ("method.k_range", [1], "expected a list of 2 an integer and an integer"),
-    ("method.f1_threshold", "x", "expected a number or null"),
+    ("comparison.k_range", [1], "expected a list of 2 an integer and an integer"),
+    ("evaluation.f1_threshold", "x", "expected a number or null"),
+    ("method.memory_top_k", 2.5, "expected an integer or null"),
 ])
 def test_wrong_types_are_refused_naming_key_type_and_value(key, value, expected):
     tree = {}
@@ -82,9 +87,10 @@ def test_wrong_types_are_refused_naming_key_type_and_value(key, value, expected)
 
 
 def test_ints_become_floats_lists_become_tuples_and_null_is_allowed_where_declared():
-    p = build(method={"alpha": 1, "k_range": [2, 3], "f1_threshold": None})
-    assert p.method.alpha == 1.0 and isinstance(p.method.alpha, float)
-    assert p.method.k_range == (2, 3) and p.method.f1_threshold is None
+    p = build(method={"alpha": 1, "memory_top_k": None}, comparison={"k_range": [2, 3]},
+              evaluation={"f1_threshold": None})
+    assert p.method.alpha == 1.0 and isinstance(p.method.alpha, float) and p.method.memory_top_k is None
+    assert p.comparison.k_range == (2, 3) and p.evaluation.f1_threshold is None
 
 
 def test_a_yaml_number_for_a_string_gets_a_quoting_hint():
@@ -93,9 +99,11 @@ def test_a_yaml_number_for_a_string_gets_a_quoting_hint():
 
 
 def test_the_dataclasses_stay_the_single_declaration():
-    # the method's hyperparameters are MethodConfig/TrainConfig themselves, not copies of them
+    # the method's hyperparameters are the estimator's (read from CoMC's constructor), not copies of them
     hints = {f.name: f.type for f in dataclasses.fields(P.Params)}
-    assert P.Params().method == MethodConfig() and P.Params().method.classifier == TrainConfig()
+    assert P.Params().method.estimator().get_params() == CoMC().get_params()
+    assert P.Params().method.classifier == TrainConfig()
+    assert P.Params().comparison == ComparisonSettings() and P.Params().evaluation == Evaluation()
     assert "method" in hints and "llm" in hints
 
 

@@ -16,7 +16,7 @@ def _result(seed, rng, labels, strength):
     table = pd.DataFrame({"mAP": [mean_average_precision(scores[m], labels) for m in ROWS],
                           "CF1@3": [10.0 + seed] * 3, "OF1@3": [20.0] * 3}, index=pd.Index(ROWS, name="method"))
     return types.SimpleNamespace(seed=seed, labels=labels, scores=scores, table=table,
-                                 config=types.SimpleNamespace(difficult="negative"))
+                                 evaluation=types.SimpleNamespace(difficult="negative"))
 
 
 @pytest.fixture

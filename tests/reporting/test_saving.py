@@ -9,13 +9,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from lcmc_core import outputs
+from lcmc_core.experiments.profiles import toy_world_caption
+from lcmc_core.harness.readme import results_readme
 from lcmc_core.reporting import saving as report
 
 
 def _figure():
     fig, ax = plt.subplots(figsize=(3, 2))
     ax.plot([0, 1, 2], [2, 0, 1], label="a")
-    ax.set_title("test " + report.toy_world_caption("toy"), fontsize=4)
+    ax.set_title("test " + toy_world_caption("toy"), fontsize=4)
     ax.set_xlabel("x")
     ax.set_ylabel("y")
     ax.legend()
@@ -23,7 +26,7 @@ def _figure():
 
 
 def test_results_dir_creates_figures_and_tables(tmp_path):
-    out = report.results_dir(tmp_path / "r")
+    out = outputs.results_dir(tmp_path / "r")
     assert out == (tmp_path / "r").absolute()
     assert (out / "figures").is_dir() and (out / "tables").is_dir()
 
@@ -31,9 +34,9 @@ def test_results_dir_creates_figures_and_tables(tmp_path):
 def test_empty_out_dir_means_results_interactive(tmp_path, monkeypatch):
     (tmp_path / "notebooks").mkdir()
     monkeypatch.chdir(tmp_path / "notebooks")
-    assert report.results_dir("") == tmp_path / "results" / "interactive"
+    assert outputs.results_dir("") == tmp_path / "results" / "interactive"
     monkeypatch.chdir(tmp_path)
-    assert report.results_dir(None) == tmp_path / "results" / "interactive"
+    assert outputs.results_dir(None) == tmp_path / "results" / "interactive"
 
 
 def test_save_figure_writes_png_and_pdf_identically_on_rerun(tmp_path):
@@ -96,12 +99,12 @@ def test_save_json_converts_numpy_and_nan(tmp_path):
 
 
 def test_toy_world_caption():
-    note = report.toy_world_caption(dataset="emoji-voc")
+    note = toy_world_caption(dataset="emoji-voc")
     assert "Toy world" in note and "not the paper's numbers" in note
-    assert report.toy_world_caption("toy") == note
-    assert "smoke" in report.toy_world_caption("smoke", "emoji-voc")
-    assert report.toy_world_caption("voc2007", "voc2007") == ""
-    assert report.toy_world_caption("custom", "emoji-voc") == note
+    assert toy_world_caption("toy") == note
+    assert "smoke" in toy_world_caption("smoke", "emoji-voc")
+    assert toy_world_caption("voc2007", "voc2007") == ""
+    assert toy_world_caption("custom", "emoji-voc") == note
 
 
 # --------------------------------------------------------------------------- figures say what they show
@@ -124,7 +127,7 @@ def test_save_figure_warns_without_title_and_records_unlabelled_axes_quietly(tmp
     with pytest.warns(UserWarning, match=r"save_figure\('untitled'\): the figure has no title or caption"):
         report.save_figure(fig, "untitled", tmp_path, formats=("png",))
     plt.close(fig)
-    monkeypatch.setenv(report.NOTEBOOK_ENV, "01_x")
+    monkeypatch.setenv(outputs.NOTEBOOK_ENV, "01_x")
     fig, (a, b) = plt.subplots(1, 2)
     a.plot([0, 1], [1, 0])
     a.set(title="left", xlabel="x", ylabel="y")
@@ -134,7 +137,7 @@ def test_save_figure_warns_without_title_and_records_unlabelled_axes_quietly(tmp
         warnings.simplefilter("error")  # a missing label is recorded, not warned about
         report.save_figure(fig, "pair", tmp_path, formats=("png",))
     plt.close(fig)
-    (record,) = report.read_output_records(tmp_path, "01")
+    (record,) = outputs.read_output_records(tmp_path, "01")
     assert record["has_title"] and not record["has_labels"]
     assert [(a["title"], a["has_xlabel"], a["has_ylabel"]) for a in record["axes"]] == [("left", True, True),
                                                                                           ("right", False, False)]
@@ -166,23 +169,23 @@ def test_figure_labels_counts_shared_labels_captions_and_image_axes():
 
 
 def test_under_the_runner_every_save_is_recorded_with_its_checks(tmp_path, monkeypatch):
-    monkeypatch.setenv(report.NOTEBOOK_ENV, "05_main_results")
+    monkeypatch.setenv(outputs.NOTEBOOK_ENV, "05_main_results")
     fig = _figure()
     report.save_figure(fig, "curve", tmp_path, caption="A test curve")
     report.save_figure(fig, "curve", tmp_path, caption="A test curve, again")  # the last save counts
     report.save_table(pd.DataFrame({"a": [1, 2]}), "t", tmp_path, caption="numbers")
     report.save_json({"x": 1}, "j", tmp_path)
     plt.close(fig)
-    records = report.read_output_records(tmp_path, "05")
+    records = outputs.read_output_records(tmp_path, "05")
     assert [(r["kind"], r["name"]) for r in records] == [("figure", "curve"), ("table", "t"), ("json", "j")]
     figure = records[0]
     assert figure["caption"] == "A test curve, again" and figure["files"] == ["figures/curve.png", "figures/curve.pdf"]
     assert figure["has_title"] and figure["has_labels"] and figure["has_caption"]
     assert figure["axes"][0]["xlabel"] == "x" and figure["axes"][0]["ylabel"] == "y"
     assert records[1]["files"] == ["tables/t.csv", "tables/t.md", "tables/t.tex"] and records[1]["caption"] == "numbers"
-    monkeypatch.delenv(report.NOTEBOOK_ENV)
+    monkeypatch.delenv(outputs.NOTEBOOK_ENV)
     report.save_json({"x": 2}, "k", tmp_path)
-    assert len(report.read_output_records(tmp_path, "05")) == 3, "outside the runner nothing is recorded"
+    assert len(outputs.read_output_records(tmp_path, "05")) == 3, "outside the runner nothing is recorded"
 
 
 # --------------------------------------------------------------------------- tables formatted per column
@@ -248,14 +251,14 @@ def test_results_readme_lists_figures_with_captions_cells_and_tables_in_reading_
                                                               "tables/05_main_results.tex"],
                                                     "caption": "Main table", "cell": 6}],
                                         "data": []}}}
-    text = report.results_readme(manifest, checkout="../..")
+    text = results_readme(manifest, checkout="../..")
     assert text.startswith("# Results of the `toy` profile")
     order = text.split("## Reading order", 1)[1]
     assert order.index("05_main_results") < order.index("00_toy_world"), "05 comes first for readers"
     assert '<img src="figures/05_main_results.png" width="320"' in text
     assert "**05_main_results**: mAP of every method. Made by cell 7 of `05_main_results.ipynb`." in text
     manifest["notebooks"]["05_main_results"]["figures"][0]["caption"] = "A caption that ends a sentence."
-    assert "A caption that ends a sentence. Made by" in report.results_readme(manifest), "never '..'"
+    assert "A caption that ends a sentence. Made by" in results_readme(manifest), "never '..'"
     manifest["notebooks"]["05_main_results"]["figures"][0]["caption"] = "mAP of every method"
     assert "[05_main_results](tables/05_main_results.md) ([csv](tables/05_main_results.csv), " \
            "[tex](tables/05_main_results.tex)) (cell 6): Main table" in text
@@ -263,4 +266,4 @@ def test_results_readme_lists_figures_with_captions_cells_and_tables_in_reading_
     assert "Toy world" in text and "python -m lcmc_core verify --profile toy" in text
     # the notebooks' ../README.md#glossary, followed from executed/, lands on a section that forwards it
     assert "## Glossary" in text and "(../../README.md#glossary)" in text
-    assert "## Glossary" not in report.results_readme(manifest), "no checkout, no link to forward to"
+    assert "## Glossary" not in results_readme(manifest), "no checkout, no link to forward to"
