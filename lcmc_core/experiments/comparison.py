@@ -78,6 +78,9 @@ GAP_PROTOCOL = ("gap = |mean image - mean text| of L2-normalised embeddings, ima
 DENSE_LOCAL_WEIGHT = 0.5
 DENSE_POOL_TEMPERATURE = 0.01
 
+#: Most bootstrap resamples: percentile intervals are stable long before (1,000 is the convention).
+MAX_BOOT = 100_000
+
 METRIC_NOTE = ("mAP: TaI-DPT/CoMC convention (per class, precision at each positive's rank, averaged); "
                "95% CI: bootstrap over images (1000 resamples); CF1/OF1: ML-GCN definition, a label is "
                "predicted when it is among the image's top 3 scores and its raw score >= 0, i.e. sigmoid >= 0.5 "
@@ -117,13 +120,13 @@ class Evaluation:
 
     difficult: str = field(default="negative", metadata={"help": "VOC difficult labels: negative | ignore"})
     f1_threshold: float | None = field(default=0.0, metadata={"help": "raw-score threshold of CF1/OF1 (null: top-3 only)"})
-    n_boot: int = field(default=1000, metadata={"help": "bootstrap resamples of the test images (0: none)"})
+    n_boot: int = field(default=1000, metadata={"help": f"bootstrap resamples (0: none; <= {MAX_BOOT:,})"})
 
     def __post_init__(self):
         check_choice("evaluation.difficult", self.difficult, ("negative", "ignore"))
         if self.f1_threshold is not None:
             check_real("evaluation.f1_threshold", self.f1_threshold)
-        check_int("evaluation.n_boot", self.n_boot, 0)
+        check_int("evaluation.n_boot", self.n_boot, 0, MAX_BOOT)
 
 
 @dataclass

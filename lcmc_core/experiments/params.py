@@ -43,6 +43,12 @@ _DEVICE = re.compile(r"^(cpu|auto|mps|cuda(:\d+)?)$")
 DEVICES = "cpu | cuda | cuda:N | mps | auto"
 TOY_N_TEST = 2000  # default size of the toy world's test split
 _MIN_TEST_IMAGES = 20
+#: Sane limits: a seed every random generator here accepts (numpy, torch, the toy world), and a corpus far
+#: beyond any paper's (the official default is 40,000; the released checkpoint suggests ~100,000).
+MAX_SEED = 2**31 - 1
+MAX_CORPUS_SIZE = 10_000_000
+#: clip_pretrained values that are not a tag or a file: the toy CLIP trained here, or untrained weights asked for by name.
+TOY_WEIGHTS, RANDOM_WEIGHTS = "toy", "random"
 
 
 def _help(text: str, **kw) -> dict:
@@ -120,16 +126,16 @@ class Params:
     clip_model: str = field(default="lcmc-toy-rn", metadata=_help(
         "open_clip model name (RN50-quickgelu for the paper's setting)"))
     clip_pretrained: str = field(default="toy", metadata=_help(
-        "open_clip tag (openai) or weight file; 'toy' = the toy CLIP trained here"))
+        "open_clip tag (openai) or weight file; 'toy' = the toy CLIP trained here; 'random' = untrained weights"))
     toy_size: str = field(default="toy", metadata=_help("sizes of the toy world and toy CLIPs",
                                                         choices=("toy", "smoke", "study")))
     toy_variant: str = field(default="clip-like-gap", metadata=_help("toy CLIP used downstream",
                                                                      choices=("clip-like-gap", "mid-gap", "small-gap")))
-    corpus_size: int = field(default=20000, metadata=_help("generated training sentences per seed"))
+    corpus_size: int = field(default=20000, metadata=_help(f"generated training sentences per seed (<= {MAX_CORPUS_SIZE:,})"))
     corpus_generator: str = field(default="template", metadata=_help(
         "template (offline) | openai | transformers", choices=GENERATORS))
     corpus_path: str = field(default="", metadata=_help("read this JSONL corpus instead of generating one"))
-    seed: int = field(default=0, metadata=_help("the first seed (corpus, classifier, image sample)"))
+    seed: int = field(default=0, metadata=_help(f"the first seed (corpus, classifier, image sample; <= {MAX_SEED})"))
     n_seeds: int = field(default=1, metadata=_help("corpus and classifier seeds seed .. seed + n_seeds - 1"))
     device: str = field(default="cpu", metadata=_help(DEVICES))
     n_test: int = field(default=0, metadata=_help(f"test images: 0 = the whole split, else >= {_MIN_TEST_IMAGES}"))
@@ -152,8 +158,14 @@ class Params:
         check_choice("missing_images", self.missing_images, ("fail", "skip"))
         if not _DEVICE.match(self.device):
             raise ConfigError(f"device: expected one of {DEVICES}, got {self.device!r}")
-        check_int("corpus_size", self.corpus_size, 0 if self.corpus_path else 1)
-        check_int("seed", self.seed, 0)
+        check_int("corpus_size", self.corpus_size, 0 if self.corpus_path else 1, MAX_CORPUS_SIZE)
+        check_int("seed", self.seed, 0, MAX_SEED)
+        if self.seed + self.n_seeds - 1 > MAX_SEED:
+            raise ConfigError(f"seed: seed + n_seeds - 1 must stay <= {MAX_SEED}, got {self.seed} + {self.n_seeds} - 1")
+        if not self.clip_pretrained.strip():
+            raise ConfigError(f"clip_pretrained: expected an open_clip tag (e.g. 'openai'), a weights file, "
+                              f"{TOY_WEIGHTS!r} (the toy CLIP) or {RANDOM_WEIGHTS!r} (untrained weights, only when asked "
+                              f"for by name), got an empty value (an unset shell variable?)")
         check_int("n_seeds", self.n_seeds, 1, 100)
         check_int("batch_size", self.batch_size, 1)
         check_int("num_workers", self.num_workers, 0, 256)

@@ -167,6 +167,8 @@ def plan(profile, only=None, out=None, overrides=None, notebooks_dir=None,
          check_required: bool = True) -> tuple[Profile, Path, list[Path], dict[Path, dict]]:
     """Load and validate everything a run needs: (profile, results folder, notebooks to run, their values)."""
     prof = load_profile(profile)
+    if out is not None and not str(out).strip():
+        raise ConfigError("--out '': expected the path of a results folder, e.g. results/my-run")
     out_dir = Path(out).expanduser().absolute() if out else (Path.cwd() / "results" / prof.name).absolute()
     all_nbs = discover_notebooks(notebooks_dir)
     values = resolve(prof, all_nbs, overrides or {}, out_dir=out_dir, check_required=check_required)
@@ -402,6 +404,276 @@ def _papermill_values(values: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if not k.startswith("_")}
 
 
+#: What a results folder holds (anything else in an existing ``--out`` folder means it is not one).
+RESULTS_LAYOUT = {"executed", "figures", "tables", "status", "corpus", MANIFEST_NAME, README_NAME, "skipped_images.tsv"}
+
+
+def check_results_folder(out_dir: Path, protected: Iterable[Path]) -> None:
+    """Refuse a results folder that would overwrite something else; make sure it can be written (one-line errors).
+
+    ``out_dir`` may be new, empty, or an earlier results folder; it may not be a file, a folder holding
+    other files, or a folder that holds ``protected`` ones (the checkout, the notebooks).
+    """
+    for folder in protected:
+        if folder is not None and prov.is_within(Path(folder), out_dir):
+            raise ConfigError(f"results folder {out_dir} holds {folder}: a run would write figures/, tables/, "
+                              f"README.md and manifest.json there; give --out a folder of its own, e.g. results/NAME")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"results folder {out_dir} is a file, not a folder; give --out a folder")
+    if out_dir.is_dir():
+        others = sorted(p.name for p in out_dir.iterdir() if p.name not in RESULTS_LAYOUT)
+        if others and not (out_dir / MANIFEST_NAME).is_file():
+            raise ConfigError(f"results folder {out_dir} already holds other files ({', '.join(others[:3])}"
+                              f"{', ...' if len(others) > 3 else ''}) and is not a results folder (no {MANIFEST_NAME}); "
+                              f"give --out a new or empty folder")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out_dir, prefix=".lcmc-write-test-"):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"results folder {out_dir} cannot be written ({exc.strerror or exc}); give --out a "
+                          f"writable folder") from None
+
+
+def check_devices(values: Mapping[Path, dict]) -> None:
+    """Every notebook's ``device`` exists on this machine (``cuda:3`` without that GPU is refused before any run)."""
+    import torch
+
+    for device in sorted({v["_params"].device for v in values.values()}):
+        if device.startswith("cuda"):
+            count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+            index = int(device.split(":", 1)[1]) if ":" in device else 0
+            if index >= count:
+                found = f"{count} CUDA device(s)" if count else "no CUDA device"
+                raise ConfigError(f"device={device!r}: this machine has {found}; use --set device=cpu (or auto, which "
+                                  f"takes a GPU when there is one)")
+        elif device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+            raise ConfigError("device='mps': Apple's Metal backend is not available here; use --set device=cpu or auto")
+
+
+_WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".tar", ".ckpt")
+
+
+def check_weights(values: Mapping[Path, dict]) -> None:
+    """A ``clip_pretrained`` that names a file must exist before any notebook starts."""
+    for v in values.values():
+        p = v["_params"]
+        weights = p.clip_pretrained
+        if os.sep in weights or "/" in weights or weights.endswith(_WEIGHT_SUFFIXES):
+            if not Path(weights).expanduser().is_file():
+                raise ConfigError(f"clip_pretrained={weights!r}: no such weights file; pass the path of the file you "
+                                  f"hold (see the README's weights table) or an open_clip tag such as 'openai'")
+
+
+def _absolute_cache_env() -> None:
+    """Resolve a relative ``$LCMC_CACHE_DIR`` once, here, so that every kernel (run from notebooks/) uses the same folder."""
+    env = os.environ.get("LCMC_CACHE_DIR")
+    if env and not Path(env).expanduser().is_absolute():
+        os.environ["LCMC_CACHE_DIR"] = str(Path(env).expanduser().absolute())
+
+
+class _Run:
+    """One headless run of a profile's notebooks: checked in full first, then executed notebook by notebook."""
+
+    def __init__(self, profile, only, out, overrides, notebooks_dir, progress: bool, kernel_name: str | None):
+        _absolute_cache_env()
+        self.only = list(only) if only else None
+        self.overrides = dict(overrides or {})
+        self.progress = progress
+        self.prof, self.out_dir, self.selected, self.values = plan(profile, self.only, out, overrides, notebooks_dir)
+        self.nb_folder = self.selected[0].parent if self.selected else Path(notebooks_dir or default_notebooks_dir())
+        self.checkout = prov.git_toplevel(self.nb_folder) or self.nb_folder.parent
+        self._preflight(kernel_name)
+
+    def _preflight(self, kernel_name: str | None) -> None:
+        """Everything a run needs, checked before anything is written (each problem a one-line error)."""
+        from ..cache import cache_dir
+        _check_parameters_cells(self.selected)
+        self.kernel = kernel_name or "python3"
+        _check_kernel(self.kernel)
+        check_results_folder(self.out_dir, [self.checkout, self.nb_folder, prov.package_checkout()])
+        check_devices(self.values)
+        check_weights(self.values)
+        cache_dir()  # the cache folder must be usable (an error names it)
+        self.dataset_info = check_dataset(self.values)
+
+    # --- the manifest ------------------------------------------------------------------------
+    def _start(self) -> None:
+        from ..cache import default_cache_dir
+        out_dir, selected = self.out_dir, self.selected
+        (out_dir / "executed").mkdir(parents=True, exist_ok=True)
+        write_skipped_list(out_dir, self.dataset_info)
+        (out_dir / STATUS_DIR).mkdir(exist_ok=True)
+        self.manifest_path = out_dir / MANIFEST_NAME
+        self.secrets = secret_env_values()
+        data_roots = {v["_params"].data_root for v in self.values.values() if v["_params"].data_root}
+        self.scrubber = prov.PathScrubber(out_dir=out_dir, checkouts=[self.checkout, prov.package_checkout()],
+                                          cache=os.environ.get("LCMC_CACHE_DIR") or default_cache_dir(),
+                                          extra={r: "$DATA_ROOT" for r in data_roots})
+        self.ipc_dir = tempfile.mkdtemp(prefix="lcmc-kernels-") if os.name == "posix" else None  # socket paths < 108
+        self.kernel_setup = {"exec_lines": list(KERNEL_SETUP), "transport": "ipc" if self.ipc_dir else "tcp"}
+        previous = read_manifest(self.manifest_path)
+        entries: dict[str, Any] = {}
+        if (self.only and previous and previous.get("profile") == self.prof.name
+                and isinstance(previous.get("notebooks"), dict)):
+            entries = {k: v for k, v in previous["notebooks"].items() if k not in {p.stem for p in selected}}
+        for p in selected:
+            entries[p.stem] = {"status": "pending", "title": _notebook_title(p), "notebook": relative(p, self.checkout),
+                               "parameters": self.values[p]["params"]}
+        self.git = git_info(self.nb_folder, exclude=out_dir)
+        profile_file = self.prof.path
+        from ..environment import find_lock, lock_summary
+        self.manifest: dict[str, Any] = {
+            "manifest_version": MANIFEST_VERSION,
+            "profile": self.prof.name,
+            "profile_file": relative(profile_file, self.checkout) if profile_file else None,
+            "profile_sha256": hashlib.sha256(profile_file.read_bytes()).hexdigest() if profile_file else None,
+            "overrides": dict(self.overrides),
+            "only": [notebook_number(p) for p in selected] if self.only else None,
+            "status": "running", "started": now(), "finished": None, "seconds": None, "failure": None,
+            "dataset": self.dataset_info,
+            "notebooks": dict(sorted(entries.items())),
+            "git": self.git,
+            "packages": package_versions(),
+            "environment": lock_summary(find_lock()),
+            "system": system_info(),
+            "kernel": self.kernel,
+            "kernel_setup": self.kernel_setup,
+        }
+        self.save()
+        if self.progress:
+            print(f"reproduce --profile {self.prof.name}: {len(selected)} notebook(s) -> {out_dir}", flush=True)
+            info = self.dataset_info
+            if info and info["skipped_images"]:
+                by_reason = ", ".join(f"{n} {r}" for r, n in info["skipped_by_reason"].items())
+                print(f"  {info['skipped_images']} of {info['official_size']} images skipped ({by_reason}; all listed "
+                      f"in {out_dir / SKIPPED_NAME}): {', '.join(info['skipped_first'][:5])}", flush=True)
+
+    def save(self) -> None:
+        """Write the manifest (atomically; secrets and machine paths removed)."""
+        write_manifest(self.manifest_path, self.manifest, self.scrubber)
+
+    def _close(self, status: str, current: dict) -> None:
+        """Record an interruption (Ctrl-C, SIGTERM) in the manifest and the executed copy."""
+        entry, t0, executed = current.get("entry"), current.get("t0"), current.get("executed")
+        if entry is not None:
+            entry.update(status=status, finished=now(), seconds=round(time.perf_counter() - t0, 2))
+        if executed is not None:
+            _finish_executed(executed, self.secrets, self.scrubber, self.kernel_setup)
+        self.manifest.update(status=status, finished=now(), seconds=round(time.perf_counter() - self.t_run, 2))
+        self.save()
+
+    # --- one notebook ------------------------------------------------------------------------
+    def _execute(self, nb: Path, executed: Path) -> dict[str, Any] | None:
+        """Run ``nb`` with papermill into ``executed``; the error (cell, name, value) or None."""
+        import papermill
+        from papermill.exceptions import PapermillExecutionError
+
+        previous_env = os.environ.get(NOTEBOOK_ENV)
+        os.environ[NOTEBOOK_ENV] = nb.stem  # the kernel inherits it: every save is recorded
+        try:
+            papermill.execute_notebook(str(nb), str(executed), parameters=_papermill_values(self.values[nb]),
+                                       kernel_name=self.kernel, progress_bar=self.progress, log_output=False,
+                                       cwd=str(nb.parent), **_kernel_options(self.ipc_dir))
+        except PapermillExecutionError as exc:
+            return {"cell_index": exc.cell_index, "exec_count": exc.exec_count, "ename": exc.ename,
+                    "evalue": str(exc.evalue)}
+        except (KeyboardInterrupt, RunStopped):
+            raise
+        except Exception as exc:
+            return {"cell_index": None, "exec_count": None, "ename": type(exc).__name__, "evalue": str(exc)}
+        finally:
+            if previous_env is None:
+                os.environ.pop(NOTEBOOK_ENV, None)
+            else:
+                os.environ[NOTEBOOK_ENV] = previous_env
+        return None
+
+    def _run_notebook(self, i: int, nb: Path, current: dict) -> NotebookFailed | None:
+        """Run one notebook, record it in the manifest; the failure, or None."""
+        n = len(self.selected)
+        executed = self.out_dir / "executed" / nb.name
+        for stale in (executed, executed.with_suffix(".html"), self.out_dir / STATUS_DIR / f"{notebook_number(nb)}.json",
+                      self.out_dir / STATUS_DIR / f"{notebook_number(nb)}.outputs.jsonl"):
+            stale.unlink(missing_ok=True)
+        entry = self.manifest["notebooks"][nb.stem]
+        entry.update(status="running", started=now(), finished=None, seconds=None,
+                     executed=relative(executed, self.out_dir), html=None, git_commit=self.git.get("commit"),
+                     error=None, figures=[], tables=[], data=[])
+        self.save()
+        if self.progress:
+            print(f"[{i}/{n}] {nb.name} ...", flush=True)
+        t0 = time.perf_counter()
+        current.update(entry=entry, t0=t0, executed=executed)
+        error = self._execute(nb, executed)
+        seconds = round(time.perf_counter() - t0, 2)
+        if executed.is_file():
+            _finish_executed(executed, self.secrets, self.scrubber, self.kernel_setup)
+        html = _export_html(executed) if executed.is_file() else None
+        if html is not None:
+            redact_file(html, self.secrets)
+            self.scrubber.scrub_file(html)
+        entry.update(finished=now(), seconds=seconds, html=relative(html, self.out_dir) if html else None,
+                     **_outputs(self.out_dir, nb))
+        current.clear()
+        if error is None:
+            status = read_status(self.out_dir, nb.stem) or {}
+            entry["status"] = status.get("status", "ok")
+            if status.get("note"):
+                entry["note"] = status["note"]
+            if self.progress:
+                print(f"[{i}/{n}] {nb.name}: {entry['status']} in {seconds:.1f}s"
+                      + (f" ({status['note']})" if status.get("note") else ""), flush=True)
+            self.save()
+            return None
+        notebook_cell, source = _locate_failure(executed, nb, error["exec_count"])
+        error["notebook_cell"] = notebook_cell
+        entry.update(status="failed", error=error)
+        self.manifest["failure"] = {"notebook": nb.name, **error, "executed": relative(executed, self.out_dir)}
+        for later in self.selected[i:]:
+            self.manifest["notebooks"][later.stem].update(
+                status="not run", note=f"not run: {nb.name} failed first; earlier outputs, if any, are stale")
+        if self.progress:
+            print(f"[{i}/{n}] {nb.name}: FAILED after {seconds:.1f}s", flush=True)
+        return NotebookFailed(nb.name, executed, cell_index=error["cell_index"], exec_count=error["exec_count"],
+                              ename=error["ename"], evalue=error["evalue"], cell_source=source,
+                              notebook_cell=notebook_cell, manifest=self.manifest_path)
+
+    # --- the whole run -----------------------------------------------------------------------
+    def execute(self) -> Path:
+        """Run every selected notebook in order; stop at the first failure (raised after the manifest is written)."""
+        self._start()
+        self.t_run = time.perf_counter()
+        failure: NotebookFailed | None = None
+        current: dict[str, Any] = {}
+        with _sigterm_raises():
+            try:
+                for i, nb in enumerate(self.selected, 1):
+                    failure = self._run_notebook(i, nb, current)
+                    if failure is not None:
+                        break
+            except KeyboardInterrupt:
+                self._close("interrupted", current)
+                raise
+            except RunStopped:
+                self._close("stopped", current)
+                raise
+            finally:
+                if self.ipc_dir is not None:
+                    shutil.rmtree(self.ipc_dir, ignore_errors=True)
+        statuses = [self.manifest["notebooks"][p.stem]["status"] for p in self.selected]
+        overall = "failed" if failure else ("incomplete" if "incomplete" in statuses else "ok")
+        self.manifest.update(status=overall, finished=now(), seconds=round(time.perf_counter() - self.t_run, 2))
+        self.save()
+        write_readme(self.out_dir, self.scrubber, self.checkout)
+        if failure is not None:
+            raise failure
+        if self.progress:
+            print(f"reproduce --profile {self.prof.name}: {overall} in {self.manifest['seconds']:.1f}s; manifest "
+                  f"{self.manifest_path}", flush=True)
+        return self.out_dir
+
+
 def reproduce(profile: str | os.PathLike | Profile, only: Iterable[str | int] | None = None,
               out: str | os.PathLike | None = None, overrides: Mapping[str, Any] | None = None,
               notebooks_dir: str | os.PathLike | None = None, progress: bool = True,
@@ -409,184 +681,11 @@ def reproduce(profile: str | os.PathLike | Profile, only: Iterable[str | int] | 
     """Run a profile's notebooks (or ``only`` those numbers) into the results folder; return that folder.
 
     Raises :class:`~lcmc_core.errors.ConfigError` before anything runs if the profile, the
-    overrides or the notebooks' parameters are invalid, :class:`NotebookFailed` when a notebook
-    fails and :class:`RunStopped` on SIGTERM (after writing the manifest).
+    overrides, the notebooks' parameters, the results folder, the devices, the weights file or the
+    dataset are not usable, :class:`NotebookFailed` when a notebook fails and :class:`RunStopped` on
+    SIGTERM (after writing the manifest).
     """
-    import papermill
-    from papermill.exceptions import PapermillExecutionError
-
-    only = list(only) if only else None
-    prof, out_dir, selected, values = plan(profile, only, out, overrides, notebooks_dir)
-    _check_parameters_cells(selected)
-    kernel = kernel_name or "python3"
-    _check_kernel(kernel)
-    dataset_info = check_dataset(values)
-    nb_folder = selected[0].parent if selected else Path(notebooks_dir or default_notebooks_dir())
-
-    executed_dir = out_dir / "executed"
-    executed_dir.mkdir(parents=True, exist_ok=True)
-    write_skipped_list(out_dir, dataset_info)
-    (out_dir / STATUS_DIR).mkdir(exist_ok=True)
-    manifest_path = out_dir / MANIFEST_NAME
-    secrets = secret_env_values()
-    checkout = prov.git_toplevel(nb_folder) or nb_folder.parent
-    from ..cache import default_cache_dir
-    data_roots = {v["_params"].data_root for v in values.values() if getattr(v.get("_params"), "data_root", "")}
-    scrubber = prov.PathScrubber(out_dir=out_dir, checkouts=[checkout, prov.package_checkout()],
-                                 cache=os.environ.get("LCMC_CACHE_DIR") or default_cache_dir(),
-                                 extra={r: "$DATA_ROOT" for r in data_roots})
-    ipc_dir = tempfile.mkdtemp(prefix="lcmc-kernels-") if os.name == "posix" else None  # short: socket paths < 108
-    kernel_setup = {"exec_lines": list(KERNEL_SETUP), "transport": "ipc" if ipc_dir else "tcp"}
-
-    def save() -> None:
-        write_manifest(manifest_path, manifest, scrubber)
-
-    previous = read_manifest(manifest_path)
-    entries: dict[str, Any] = {}
-    if only and previous and previous.get("profile") == prof.name and isinstance(previous.get("notebooks"), dict):
-        entries = {k: v for k, v in previous["notebooks"].items() if k not in {p.stem for p in selected}}
-    for p in selected:
-        entries[p.stem] = {"status": "pending", "title": _notebook_title(p), "notebook": relative(p, checkout),
-                           "parameters": values[p]["params"]}
-    entries = dict(sorted(entries.items()))
-
-    git = git_info(nb_folder, exclude=out_dir)
-    profile_file = prof.path
-    manifest: dict[str, Any] = {
-        "manifest_version": MANIFEST_VERSION,
-        "profile": prof.name,
-        "profile_file": relative(profile_file, checkout) if profile_file else None,
-        "profile_sha256": hashlib.sha256(profile_file.read_bytes()).hexdigest() if profile_file else None,
-        "overrides": {k: v for k, v in (overrides or {}).items()},
-        "only": [notebook_number(p) for p in selected] if only else None,
-        "status": "running",
-        "started": now(),
-        "finished": None,
-        "seconds": None,
-        "failure": None,
-        "dataset": dataset_info,
-        "notebooks": entries,
-        "git": git,
-        "packages": package_versions(),
-        "system": system_info(),
-        "kernel": kernel,
-        "kernel_setup": kernel_setup,
-    }
-    save()
-    if progress:
-        print(f"reproduce --profile {prof.name}: {len(selected)} notebook(s) -> {out_dir}", flush=True)
-        if dataset_info and dataset_info["skipped_images"]:
-            by_reason = ", ".join(f"{n} {r}" for r, n in dataset_info["skipped_by_reason"].items())
-            print(f"  {dataset_info['skipped_images']} of {dataset_info['official_size']} images skipped "
-                  f"({by_reason}; all listed in {out_dir / SKIPPED_NAME}): "
-                  f"{', '.join(dataset_info['skipped_first'][:5])}", flush=True)
-
-    t_run = time.perf_counter()
-    failure: NotebookFailed | None = None
-    current: dict[str, Any] = {}
-
-    def close(status: str) -> None:
-        """Record an interruption (Ctrl-C, SIGTERM) in the manifest and the executed copy."""
-        entry, t0, executed = current.get("entry"), current.get("t0"), current.get("executed")
-        if entry is not None:
-            entry.update(status=status, finished=now(), seconds=round(time.perf_counter() - t0, 2))
-        if executed is not None:
-            _finish_executed(executed, secrets, scrubber, kernel_setup)
-        manifest.update(status=status, finished=now(), seconds=round(time.perf_counter() - t_run, 2))
-        save()
-
-    with _sigterm_raises():
-        try:
-            for i, nb in enumerate(selected, 1):
-                executed = executed_dir / nb.name
-                for stale in (executed, executed.with_suffix(".html"),
-                              out_dir / STATUS_DIR / f"{notebook_number(nb)}.json",
-                              out_dir / STATUS_DIR / f"{notebook_number(nb)}.outputs.jsonl"):
-                    stale.unlink(missing_ok=True)
-                entry = manifest["notebooks"][nb.stem]
-                entry.update(status="running", started=now(), finished=None, seconds=None,
-                             executed=relative(executed, out_dir), html=None, git_commit=git.get("commit"),
-                             error=None, figures=[], tables=[], data=[])
-                save()
-                if progress:
-                    print(f"[{i}/{len(selected)}] {nb.name} ...", flush=True)
-                t0 = time.perf_counter()
-                current.update(entry=entry, t0=t0, executed=executed)
-                error: dict[str, Any] | None = None
-                previous_env = os.environ.get(NOTEBOOK_ENV)
-                os.environ[NOTEBOOK_ENV] = nb.stem  # the kernel inherits it: report records what it saves
-                try:
-                    papermill.execute_notebook(str(nb), str(executed), parameters=_papermill_values(values[nb]),
-                                               kernel_name=kernel, progress_bar=progress, log_output=False,
-                                               cwd=str(nb.parent), **_kernel_options(ipc_dir))
-                except PapermillExecutionError as exc:
-                    error = {"cell_index": exc.cell_index, "exec_count": exc.exec_count, "ename": exc.ename,
-                             "evalue": str(exc.evalue)}
-                except (KeyboardInterrupt, RunStopped):
-                    raise
-                except Exception as exc:
-                    error = {"cell_index": None, "exec_count": None, "ename": type(exc).__name__,
-                             "evalue": str(exc)}
-                finally:
-                    if previous_env is None:
-                        os.environ.pop(NOTEBOOK_ENV, None)
-                    else:
-                        os.environ[NOTEBOOK_ENV] = previous_env
-                seconds = round(time.perf_counter() - t0, 2)
-                if executed.is_file():
-                    _finish_executed(executed, secrets, scrubber, kernel_setup)
-                html = _export_html(executed) if executed.is_file() else None
-                if html is not None:
-                    redact_file(html, secrets)
-                    scrubber.scrub_file(html)
-                entry.update(finished=now(), seconds=seconds, html=relative(html, out_dir) if html else None,
-                             **_outputs(out_dir, nb))
-                current.clear()
-                if error is None:
-                    status = read_status(out_dir, nb.stem) or {}
-                    entry["status"] = status.get("status", "ok")
-                    if status.get("note"):
-                        entry["note"] = status["note"]
-                    if progress:
-                        print(f"[{i}/{len(selected)}] {nb.name}: {entry['status']} in {seconds:.1f}s"
-                              + (f" ({status['note']})" if status.get("note") else ""), flush=True)
-                    save()
-                    continue
-                notebook_cell, source = _locate_failure(executed, nb, error["exec_count"])
-                error["notebook_cell"] = notebook_cell
-                entry.update(status="failed", error=error)
-                failure = NotebookFailed(nb.name, executed, cell_index=error["cell_index"],
-                                         exec_count=error["exec_count"], ename=error["ename"],
-                                         evalue=error["evalue"], cell_source=source, notebook_cell=notebook_cell,
-                                         manifest=manifest_path)
-                manifest["failure"] = {"notebook": nb.name, **error, "executed": relative(executed, out_dir)}
-                for later in selected[i:]:
-                    manifest["notebooks"][later.stem].update(
-                        status="not run", note=f"not run: {nb.name} failed first; earlier outputs, if any, are stale")
-                if progress:
-                    print(f"[{i}/{len(selected)}] {nb.name}: FAILED after {seconds:.1f}s", flush=True)
-                break
-        except KeyboardInterrupt:
-            close("interrupted")
-            raise
-        except RunStopped:
-            close("stopped")
-            raise
-        finally:
-            if ipc_dir is not None:
-                shutil.rmtree(ipc_dir, ignore_errors=True)
-
-    statuses = [manifest["notebooks"][p.stem]["status"] for p in selected]
-    overall = "failed" if failure else ("incomplete" if "incomplete" in statuses else "ok")
-    manifest.update(status=overall, finished=now(), seconds=round(time.perf_counter() - t_run, 2))
-    save()
-    write_readme(out_dir, scrubber, checkout)
-    if failure is not None:
-        raise failure
-    if progress:
-        print(f"reproduce --profile {prof.name}: {overall} in {manifest['seconds']:.1f}s; manifest {manifest_path}",
-              flush=True)
-    return out_dir
+    return _Run(profile, only, out, overrides, notebooks_dir, progress, kernel_name).execute()
 
 
 def write_readme(out_dir: str | os.PathLike, scrubber: prov.PathScrubber | None = None,

@@ -42,7 +42,7 @@ from ...secrets import is_secret_name, looks_like_secret_value, secret_value_mes
 from ..params import absolutize, params_from_tree, resolve_key, set_path
 
 __all__ = ["Profile", "ConfigError", "PROFILE_DIR", "NOTEBOOK_PARAMETERS", "RUNNER_KEYS", "available_profiles",
-           "load_profile", "notebook_number", "parse_set", "resolve", "resolve_device", "read_yaml",
+           "load_profile", "notebook_number", "parse_set", "resolve", "resolve_device", "read_yaml", "profile_name",
            "toy_world_caption", "TOY_DATASETS", "TOY_PROFILES"]
 
 PROFILE_DIR = Path(__file__).resolve().parent
@@ -165,14 +165,96 @@ def _find_profile_file(name_or_path, relative_to: Path | None = None) -> Path:
     return p
 
 
+#: Groups of parameters a profile may give as nested mappings (``method: {alpha: 0.5}``).
+_GROUPS = ("method", "classifier", "comparison", "evaluation", "llm")
+
+
 def _flat_items(mapping: Mapping, prefix: str = "") -> Iterable[tuple[str, Any]]:
     """``(dotted key, value)`` of a mapping whose groups may be nested mappings or dotted keys."""
     for k, v in mapping.items():
         key = f"{prefix}{k}"
-        if isinstance(v, Mapping) and k in ("method", "llm", "classifier"):
+        if isinstance(v, Mapping) and k in _GROUPS:
             yield from _flat_items(v, key + ".")
         else:
             yield key, v
+
+
+def _profile_values(values: Mapping, place: str, problems: list[str]) -> dict[str, Any]:
+    """Dotted key -> value of a profile's parameters; every problem (unknown key, secret, a key given twice) noted."""
+    out: dict[str, Any] = {}
+    given_as: dict[str, str] = {}
+    for key, value in _flat_items(dict(values)):
+        if not isinstance(key, str):
+            problems.append(f"{place}: key {key!r} is not a string (quote it)")
+            continue
+        if key in RUNNER_KEYS:
+            problems.append(f"{key!r} ({place}) cannot be set in a profile: {RUNNER_KEYS[key]}")
+            continue
+        if looks_like_secret_value(value):
+            problems.append(secret_value_message(key, place))
+            continue
+        try:
+            full = resolve_key(key, place)
+        except ConfigError as exc:
+            problems.append(str(exc))
+            continue
+        if full in out:
+            problems.append(f"{place}: {full!r} is given twice (as {given_as[full]!r} and as {key!r}); "
+                            f"keep one")
+            continue
+        out[full], given_as[full] = value, key
+    return out
+
+
+def _notebook_sections(raw, where: str, problems: list[str]) -> dict[str, dict]:
+    """A profile's ``notebooks:`` section: notebook number -> its parameter overrides."""
+    notebooks: dict[str, dict] = {}
+    if raw is None:
+        return notebooks
+    if not isinstance(raw, dict):
+        problems.append(f"{where}: 'notebooks' must map notebook numbers to parameter mappings, "
+                        f"e.g. notebooks: {{\"03\": {{n_test: 500}}}}; got {raw!r}")
+        return notebooks
+    for nb, values in raw.items():
+        try:
+            num = notebook_number(nb)
+        except ConfigError as exc:
+            problems.append(f"{where}: notebooks: {exc}")
+            continue
+        if not isinstance(values, dict):
+            problems.append(f"{where}: notebooks: {nb!r} must be a mapping of parameter -> value, got {values!r}")
+            continue
+        notebooks.setdefault(num, {}).update(_profile_values(values, f"{where}, notebooks: \"{num}\"", problems))
+    return notebooks
+
+
+def _number_list(data: Mapping, key: str, where: str, problems: list[str]) -> tuple[str, ...] | None:
+    """The notebook numbers listed under ``key`` (``skip``), or None when the key is absent."""
+    if key not in data or data[key] is None:
+        return None if key not in data else ()
+    raw = data[key]
+    out = []
+    for x in (raw if isinstance(raw, list) else [raw]):
+        try:
+            out.append(notebook_number(x))
+        except ConfigError as exc:
+            problems.append(f"{where}: {key}: {exc}")
+    return tuple(out)
+
+
+def _required_keys(raw, where: str, problems: list[str]) -> list[str]:
+    """The parameters a profile requires from the user, each a known parameter (its full dotted key)."""
+    raw = [raw] if isinstance(raw, str) else (raw or [])
+    if not isinstance(raw, list) or not all(isinstance(r, str) for r in raw):
+        problems.append(f"{where}: 'required' must be a list of parameter names, got {raw!r}")
+        return []
+    out = []
+    for key in raw:
+        try:
+            out.append(resolve_key(key, f"{where}, required"))
+        except ConfigError as exc:
+            problems.append(str(exc))
+    return out
 
 
 def _load_profile(name_or_path, chain: tuple[Path, ...], relative_to: Path | None = None) -> Profile:
@@ -186,66 +268,14 @@ def _load_profile(name_or_path, chain: tuple[Path, ...], relative_to: Path | Non
         raise ConfigError(f"profile {where}: expected a mapping of parameter -> value at the top level, "
                           f"got {type(data).__name__}")
     problems: list[str] = []
-
-    def take(values: Mapping, place: str) -> dict[str, Any]:
-        out = {}
-        for key, value in _flat_items({k: v for k, v in values.items()}):
-            if not isinstance(key, str):
-                problems.append(f"{place}: key {key!r} is not a string (quote it)")
-                continue
-            if key in RUNNER_KEYS:
-                problems.append(f"{key!r} ({place}) cannot be set in a profile: {RUNNER_KEYS[key]}")
-                continue
-            if looks_like_secret_value(value):
-                problems.append(secret_value_message(key, place))
-                continue
-            try:
-                out[resolve_key(key, place)] = value
-            except ConfigError as exc:
-                problems.append(str(exc))
-        return out
-
-    params = take({k: v for k, v in data.items() if k not in PROFILE_META_KEYS}, where)
+    params = _profile_values({k: v for k, v in data.items() if k not in PROFILE_META_KEYS}, where, problems)
     description = data.get("description", "")
     if not isinstance(description, str):
         problems.append(f"{where}: 'description' must be a string, got {description!r}")
         description = ""
-    notebooks: dict[str, dict] = {}
-    raw_nbs = data.get("notebooks") or {}
-    if not isinstance(raw_nbs, dict):
-        problems.append(f"{where}: 'notebooks' must map notebook numbers to parameter mappings, "
-                        f"e.g. notebooks: {{\"03\": {{n_test: 500}}}}; got {raw_nbs!r}")
-        raw_nbs = {}
-    for nb, values in raw_nbs.items():
-        try:
-            num = notebook_number(nb)
-        except ConfigError as exc:
-            problems.append(f"{where}: notebooks: {exc}")
-            continue
-        if not isinstance(values, dict):
-            problems.append(f"{where}: notebooks: {nb!r} must be a mapping of parameter -> value, got {values!r}")
-            continue
-        notebooks.setdefault(num, {}).update(take(values, f"{where}, notebooks: \"{num}\""))
-
-    def number_list(key: str) -> tuple[str, ...]:
-        raw = data.get(key)
-        if raw is None:
-            return ()
-        out = []
-        for x in (raw if isinstance(raw, list) else [raw]):
-            try:
-                out.append(notebook_number(x))
-            except ConfigError as exc:
-                problems.append(f"{where}: {key}: {exc}")
-        return tuple(out)
-
-    skip = number_list("skip") if "skip" in data else None
-    required = data.get("required") or []
-    if isinstance(required, str):
-        required = [required]
-    if not isinstance(required, list) or not all(isinstance(r, str) for r in required):
-        problems.append(f"{where}: 'required' must be a list of parameter names, got {required!r}")
-        required = []
+    notebooks = _notebook_sections(data.get("notebooks"), where, problems)
+    skip = _number_list(data, "skip", where, problems)
+    required = _required_keys(data.get("required"), where, problems)
     base = None
     if "extends" in data:
         ext = data["extends"]
@@ -261,8 +291,7 @@ def _load_profile(name_or_path, chain: tuple[Path, ...], relative_to: Path | Non
                                                    f"{len(problems)} problems:\n  - " + "\n  - ".join(problems)))
     origins = {k: where for k in params}
     if base is not None:
-        params = {**base.params, **params}
-        origins = {**base.origins, **origins}
+        params, origins = {**base.params, **params}, {**base.origins, **origins}
         nbs = {k: dict(v) for k, v in base.notebooks.items()}
         for k, v in notebooks.items():
             nbs.setdefault(k, {}).update(v)
@@ -270,8 +299,22 @@ def _load_profile(name_or_path, chain: tuple[Path, ...], relative_to: Path | Non
         skip = base.skip if skip is None else skip
         required = list(dict.fromkeys(list(base.required) + list(required)))
         description = description or base.description
-    return Profile(name=path.stem, path=path, params=params, notebooks=notebooks, skip=tuple(skip or ()),
+    return Profile(name=profile_name(path), path=path, params=params, notebooks=notebooks, skip=tuple(skip or ()),
                    required=tuple(required), description=description, origins=origins)
+
+
+#: What a profile's name (its file's name without ``.yaml``) may be: it names the results folder.
+PROFILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def profile_name(path: Path) -> str:
+    """The profile's name, its file's stem, checked: it becomes the results folder ``results/<name>``."""
+    name = path.stem
+    if not PROFILE_NAME.match(name):
+        raise ConfigError(f"profile {path}: its name {name!r} (the file name without .yaml) names the results folder "
+                          f"results/<name>, so it must start with a letter or digit and hold only letters, digits, "
+                          f"'.', '-' and '_'; rename the file, e.g. my-profile.yaml")
+    return name
 
 
 # ---------------------------------------------------------------------------------------------
@@ -380,7 +423,7 @@ def resolve(profile: Profile | str | os.PathLike, notebooks: Sequence[str | os.P
                        "_params": params, "_origins": origins}
     if check_required:
         for key in prof.required:
-            values = [getattr(v["_params"], key, None) for v in resolved.values()]
+            values = [_dotted(v["_params"], key) for v in resolved.values()]
             if not values or any(v in ("", None) for v in values):
                 hint = " --root PATH or" if key == "data_root" else ""
                 problems.append(f"profile {prof.name!r} ({prof.where()}) needs {key!r}: pass{hint} "
@@ -388,6 +431,13 @@ def resolve(profile: Profile | str | os.PathLike, notebooks: Sequence[str | os.P
     if problems:
         raise ConfigError(_summary(prof, problems))
     return resolved
+
+
+def _dotted(obj, key: str):
+    """The value of dotted ``key`` (``llm.model``) in a :class:`~lcmc_core.experiments.params.Params`."""
+    for part in key.split("."):
+        obj = getattr(obj, part, None)
+    return obj
 
 
 def _summary(prof: Profile, problems: list[str]) -> str:
