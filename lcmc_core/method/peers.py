@@ -186,7 +186,8 @@ def sparc_scores(ensemble_scores, simple_scores, compound_scores, class_compound
     Inputs (numpy arrays or torch tensors; raw cosine similarities or logits, any real dtype):
     ``ensemble_scores`` (N, C), the class scores to improve (SPARC: CLIP's 80-template ensemble);
     ``simple_scores`` (N, C), each class's score for one plain prompt (the statistics that put
-    compound scores on a per-image scale); ``compound_scores`` (N, P), one column per compound
+    compound scores on a per-image scale; the official data embedded the bare class name, "dog",
+    not "a photo of a dog.", and the compound prompts as written); ``compound_scores`` (N, P), one column per compound
     prompt; ``class_compound``, C lists of the compound columns that name each class (from
     :func:`lcmc_core.text.compound.assign_compound_prompts`). Returns float64 (N, C).
 
@@ -212,7 +213,9 @@ def sparc_scores(ensemble_scores, simple_scores, compound_scores, class_compound
 
     **Other scores in place of the ensemble** (SPARC on top of another method, e.g. CoMC's
     ablation "CoMC + SPARC fusion"): pass that method's (N, C) scores as ``ensemble_scores``; the
-    function is the same (``simple_scores`` still calibrate the compound prompts).
+    function is the same (``simple_scores`` still calibrate the compound prompts). The paper
+    reports SPARC on top of other zero-shot methods; its code for that is not public, so this
+    reading (swap the ensemble, keep the rest) is ours.
 
     Where this departs from ``run_SPARC.py``: errors instead of NaN for a constant image row or a
     constant used column, non-finite input, and a class with ``N <= k + 1`` (the official code
