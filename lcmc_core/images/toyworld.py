@@ -54,13 +54,13 @@ from PIL import Image, ImageDraw
 from ..cache import atomic_writer
 from ..cache import cache_dir as default_cache_folder
 from ..text.label_sets import get_label_set
-from ..text.labels import pluralize
+from ..text.labels import join_names, pluralize
 
 __all__ = [
     "TOYWORLD_VERSION", "CLASSNAMES", "SPLITS", "SCENE_TYPES",
     "SceneObject", "Background", "Occluder", "Scene", "ToySplit",
     "sample_scene", "render_scene", "caption_scene", "scene_labels", "render_split",
-    "split_captions", "class_sprites",
+    "split_captions", "class_sprites", "compound_prompts",
 ]
 
 TOYWORLD_VERSION = "1"
@@ -852,3 +852,53 @@ def split_captions(scenes: ToySplit | Iterable[Scene], seed: int, epoch: int = 0
         texts.append(text)
         named.append(classes)
     return texts, named
+
+
+# --------------------------------------------------------------------------------------------
+# Compound prompts (SPARC): the toy world's stand-in for an LLM's common sense
+# --------------------------------------------------------------------------------------------
+
+_COMPOUND_STREAM = 11  # the random stream of compound prompts; split code 0 belongs to no split
+_COMPOUND_FORMS = ("{objs} {place}", "a photo of {objs} {place}", "{first} next to {rest} {place}",
+                   "{view} with {objs}", "{first} with {rest} {place}")
+
+
+def compound_prompts(n: int, seed: int = 0, max_classes: int = 3) -> list[str]:
+    """``n`` SPARC compound prompts naming 2 to ``max_classes`` classes that share a scene type ("a dog and a sheep on a farm").
+
+    Prompt ``k`` depends only on ``(seed, k)``: a scene type other than the studio (uniformly),
+    2 or 3 classes (probabilities 0.6 / 0.4; at most the classes the type holds) drawn without
+    replacement from its class prior, each named by its prompt name or a caption synonym of
+    the ``emoji-voc`` label set (sometimes counted: "two sheep"), put in a sentence with one of
+    the type's place or view phrases. ``LabelSet.extract`` finds exactly the drawn classes.
+
+    It plays the part of SPARC's LLM without looking at the test set: it reads only the scene
+    types' class priors (``_PRIORS``), the world's common sense of which objects appear together,
+    and never samples, renders or captions a scene of any split (:func:`sample_scene` is not
+    called), so no test image, label or caption can reach it. Those priors are the distribution
+    the test scenes are drawn from, so this source knows co-occurrence exactly, as an ideal LLM
+    would; SPARC's own recipe estimated it from training labels.
+    """
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise ValueError(f"n must be a non-negative int (number of prompts), got {n!r}")
+    seed = _check_seed(seed)
+    if isinstance(max_classes, (bool, np.bool_)) or max_classes not in (2, 3):
+        raise ValueError(f"max_classes must be 2 or 3, got {max_classes!r}")
+    types = [t for t in SCENE_TYPES if t != "studio"]
+    out = []
+    for k in range(int(n)):
+        rng = np.random.default_rng([seed, 0, k, _COMPOUND_STREAM])
+        t = types[int(rng.integers(len(types)))]
+        prior = _PRIORS[t]
+        size = min(2 if max_classes == 2 or rng.random() < 0.6 else 3, int((prior > 0).sum()))
+        classes = rng.choice(len(CLASSNAMES), size=size, replace=False, p=prior).tolist()
+        phrases = []
+        for c in classes:
+            words = (_LABELS.prompt_names[c], *_CAPTION_WORDS[CLASSNAMES[c]])
+            word = words[0] if rng.random() < 0.5 else words[int(rng.integers(len(words)))]
+            phrases.append(f"two {pluralize(word)}" if rng.random() < 0.15 else _article(word))
+        form = _COMPOUND_FORMS[int(rng.integers(len(_COMPOUND_FORMS)))]
+        text = form.format(objs=join_names(phrases), first=phrases[0], rest=join_names(phrases[1:]),
+                           place=_pick(rng, _SCENES[t].places), view=_pick(rng, _SCENES[t].views))
+        out.append(text)
+    return out

@@ -4,5 +4,7 @@
 ``prompts`` (template sets and the prompts built from them); ``corpus`` (the request plan,
 records, JSONL storage, statistics); ``generators`` (template,
 OpenAI-compatible and Hugging Face sentence writers behind one factory); ``validation`` (judging
-an LLM answer); ``generation`` (the resumable, validated job that writes a corpus file).
+an LLM answer); ``generation`` (the resumable, validated job that writes a corpus file);
+``compound`` (SPARC's compound prompts: assignment to classes, coverage report, LLM requests and
+their resumable file).
 """

@@ -282,3 +282,56 @@ def test_class_sprites_one_centred_sprite_per_class():
     assert len({s.tobytes() for s in sprites}) == len(sprites)
     with pytest.raises(ValueError, match="size"):
         tw.class_sprites(4)
+
+
+# --- compound prompts (SPARC) -----------------------------------------------------------------
+
+def test_compound_prompts_are_deterministic_and_prompt_k_depends_only_on_seed_and_k():
+    first = tw.compound_prompts(60, seed=3)
+    assert first == tw.compound_prompts(60, seed=3) and len(first) == 60
+    assert tw.compound_prompts(25, seed=3) == first[:25]
+    assert tw.compound_prompts(60, seed=4) != first
+    assert tw.compound_prompts(0) == []
+
+
+def test_every_compound_prompt_names_two_or_three_classes_of_one_scene_type():
+    supports = [set(np.flatnonzero(tw._PRIORS[t])) for t in tw.SCENE_TYPES if t != "studio"]
+    sizes = set()
+    for p in tw.compound_prompts(400, seed=0):
+        named = LABELS.extract(p)
+        sizes.add(len(named))
+        assert 2 <= len(named) <= 3, p
+        assert any(named <= s for s in supports), p           # the classes co-occur in some scene type
+    assert sizes == {2, 3}
+    assert {len(LABELS.extract(p)) for p in tw.compound_prompts(100, seed=0, max_classes=2)} == {2}
+
+
+def test_compound_prompts_cover_every_class_in_natural_words():
+    from lcmc_core.text.compound import FEW_PROMPTS, compound_report
+    prompts = tw.compound_prompts(300, seed=0)
+    report = compound_report(LABELS, prompts, min_classes=2)
+    assert not report.few and min(report.per_class.values()) >= FEW_PROMPTS
+    assert not report.naming_none and not report.naming_one
+    joined = " ".join(prompts)
+    assert "on a farm" in joined and "next to" in joined and "a photo of" in joined and "two " in joined
+
+
+def test_compound_prompts_never_touch_a_split(monkeypatch):
+    before = [tw.sample_scene(0, "test", i) for i in range(5)]
+    captions = [tw.caption_scene(s, 0) for s in before]
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("compound_prompts must not sample, render or caption scenes")
+    with monkeypatch.context() as m:
+        for name in ("sample_scene", "render_scene", "render_split", "caption_scene", "split_captions"):
+            m.setattr(tw, name, forbidden)
+        assert len(tw.compound_prompts(50, seed=1)) == 50
+    assert [tw.sample_scene(0, "test", i) for i in range(5)] == before
+    assert [tw.caption_scene(s, 0) for s in before] == captions
+
+
+def test_compound_prompts_bad_parameters():
+    for kwargs, match in [({"n": -1}, "n must be"), ({"n": 2.5}, "n must be"), ({"n": 3, "max_classes": 4}, "max_classes"),
+                          ({"n": 3, "seed": -2}, "seed")]:
+        with pytest.raises(ValueError, match=match):
+            tw.compound_prompts(**kwargs)
