@@ -193,6 +193,23 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # the file system refused (disk full, read-only, a file where a folder belongs, ...)
+        print(f"error: {_os_error_line(exc)}", file=sys.stderr)
+        return 2
+
+
+def _os_error_line(exc: OSError) -> str:
+    """One line for a file-system error: the file, what happened, and what to do about the common causes."""
+    import errno
+    hints = {errno.ENOSPC: "the disk is full: free space and rerun (a rerun resumes)",
+             errno.EROFS: "the file system is read-only: choose a writable folder (--out, --cache)",
+             errno.EACCES: "permission denied: choose a folder you may write (--out, --cache)",
+             errno.ENOTDIR: "a file stands where a folder is needed",
+             errno.EISDIR: "a folder stands where a file is needed"}
+    where = f"{exc.filename}: " if exc.filename else ""
+    what = exc.strerror or str(exc)
+    hint = hints.get(exc.errno)
+    return f"{where}{what}" + (f" ({hint})" if hint else "")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from ..outputs import results_dir
 from ..text.label_sets import get_label_set
 from ..text.labels import join_names, with_article
 from .comparison import ComparisonResult, ComparisonSettings, Evaluation, build_training_corpus, run_comparison
-from .params import TOY_N_TEST, Params, params_from_tree
+from .params import RANDOM_WEIGHTS, TOY_N_TEST, TOY_WEIGHTS, Params, params_from_tree, set_path
 from .profiles import resolve_device, toy_world_caption
 from .rows import Row
 
@@ -60,8 +61,19 @@ class Experiment:
 
     @classmethod
     def from_notebook(cls, profile: str, out_dir: str, params: Mapping | None) -> Experiment:
-        """The experiment of a notebook's three injected values (``params={}`` = the defaults, i.e. the toy profile)."""
-        return cls(params_from_tree(dict(params or {}), {k: "the notebook's params" for k in (params or {})}),
+        """The experiment of a notebook's three injected values.
+
+        ``params={}`` (a notebook opened by hand) resolves profile ``profile`` as the runner would, so an
+        interactive run uses the same parameters as the committed results of that profile.
+        """
+        if not params:
+            from .profiles import load_profile
+            prof = load_profile(profile or "toy")
+            tree: dict = {}
+            for key, value in prof.params.items():
+                set_path(tree, key, value)
+            return cls(params_from_tree(tree, dict(prof.origins)), out_dir=out_dir, profile=prof.name)
+        return cls(params_from_tree(dict(params), {k: "the notebook's params" for k in params}),
                    out_dir=out_dir, profile=profile)
 
     def __repr__(self) -> str:
@@ -123,10 +135,15 @@ class Experiment:
         if self._clip is None:
             p = self.params
             device = resolve_device(p.device)
-            if p.clip_pretrained == "toy":
+            if p.clip_pretrained == TOY_WEIGHTS:
                 self._clip = toyclip.load_toy_clip(self.toy_spec(), cache=self.cache, device=device)
+            elif p.clip_pretrained == RANDOM_WEIGHTS:   # asked for by name: untrained weights
+                import warnings
+                warnings.warn(f"clip_pretrained='random': {p.clip_model} with UNTRAINED weights; its numbers mean "
+                              f"nothing", UserWarning, stacklevel=2)
+                self._clip = load_clip(p.clip_model, None, device=device)
             else:
-                self._clip = load_clip(p.clip_model, p.clip_pretrained or None, device=device)
+                self._clip = load_clip(p.clip_model, p.clip_pretrained, device=device)
         return self._clip
 
     def test_set(self):
@@ -164,10 +181,8 @@ class Experiment:
         return {}
 
     def corpus_path(self, seed: int | None = None) -> Path:
-        """The generated corpus file of this experiment (JSON Lines); its name carries the generator's settings.
-
-        With ``corpus_path`` set, that file is read instead and nothing is generated.
-        """
+        """The corpus file of this experiment (JSON Lines): the user's ``corpus_path`` (an input, never written), or
+        the generated file under the results folder, whose name carries the generator's settings."""
         p = self.params
         if p.corpus_path:
             return Path(p.corpus_path)
@@ -181,12 +196,38 @@ class Experiment:
         return self.results_dir / "corpus" / f"{name}-{self.label_set.name}-n{p.corpus_size}-seed{seed}.jsonl"
 
     def generate_corpus(self, progress: bool = True, seed: int | None = None):
-        """Generate (or finish generating) the corpus file; returns the generation summary."""
+        """Generate (or finish generating) the corpus file; returns the generation summary (not for ``corpus_path``)."""
         from ..text.generation import generate_corpus
         p = self.params
+        if p.corpus_path:
+            from ..errors import ConfigError
+            raise ConfigError(f"corpus_path={p.corpus_path!r} is set: that file is the corpus, read as given and never "
+                              f"modified, so nothing is generated (use prepare_corpus)")
         return generate_corpus(self.corpus_path(seed), self.label_set, p.corpus_size, p.seed if seed is None else seed,
                                p.corpus_generator, progress=progress, k_range=p.comparison.k_range,
                                time_budget_s=p.llm.time_budget_s or None, **self.generator_options())
+
+    def prepare_corpus(self, progress: bool = False, seed: int | None = None) -> CorpusInfo:
+        """The corpus of a seed, ready for training: the user's file read as given, or generated (resumed) here.
+
+        An incomplete LLM corpus marks notebook 01 ``incomplete`` for the runner; a corpus without any
+        sentence is an error naming its file.
+        """
+        from ..text.corpus import read_corpus
+        path = self.corpus_path(seed)
+        if self.params.corpus_path:
+            if not path.is_file():
+                from ..errors import MissingFileError
+                raise MissingFileError(f"corpus_path: the corpus file {path} does not exist")
+            n = len(read_corpus(path, self.label_set))
+            info = CorpusInfo(path, "your corpus file (read as given, never modified)", n, None)
+        else:
+            summary = self.generate_corpus(progress=progress, seed=seed)
+            self.record_corpus_status(summary)
+            info = CorpusInfo(path, f"generated by the {self.params.corpus_generator} generator", summary.accepted,
+                              summary)
+        _check_corpus_size(path, info.sentences, None if self.params.corpus_path else self.params.corpus_size)
+        return info
 
     def record_corpus_status(self, summary) -> None:
         """Tell the runner that notebook 01 ended with an incomplete corpus (so the manifest does not say "ok")."""
@@ -220,7 +261,10 @@ class Experiment:
                     f"first with notebook 01 (python -m lcmc_core reproduce --only 01 with the same llm.* parameters) "
                     f"or python -m lcmc_core generate-corpus, which resume where generation stopped")
             self.generate_corpus(progress=progress, seed=seed)
-        return build_training_corpus(self.label_set, settings or self.params.comparison, path=self.corpus_path(seed))
+        corpus = build_training_corpus(self.label_set, settings or self.params.comparison, path=self.corpus_path(seed))
+        generated = sum(s != "prompt" for s in corpus.sources)
+        _check_corpus_size(self.corpus_path(seed), generated, None if self.params.corpus_path else self.params.corpus_size)
+        return corpus
 
     # --- the method ---------------------------------------------------------------------------
     def estimator(self, seed: int | None = None, **changes) -> CoMC:
@@ -346,6 +390,32 @@ class Experiment:
                                      batch_size=p.batch_size, num_workers=p.num_workers, cache=self.cache,
                                      progress=False).global_
         return img, encode_texts_cached(self.clip(), captions, self.cache, progress=False), captions
+
+
+@dataclass(frozen=True)
+class CorpusInfo:
+    """Where a seed's corpus comes from and how many sentences it holds (``summary``: the generation's, if generated)."""
+
+    path: Path
+    origin: str
+    sentences: int
+    summary: object | None
+
+
+#: A generated corpus with fewer sentences than this share of those requested is reported (a warning naming both).
+SMALL_CORPUS_SHARE = 0.5
+
+
+def _check_corpus_size(path: Path, sentences: int, requested: int | None) -> None:
+    """No sentence at all is an error; far fewer than requested (below :data:`SMALL_CORPUS_SHARE`) a warning."""
+    if sentences == 0:
+        from ..errors import CorpusError
+        raise CorpusError(f"corpus {path}: it holds no sentence, so the classifier would train on the prompt "
+                          f"augmentation alone; generate it again (or give a corpus_path with sentences)")
+    if requested and sentences < SMALL_CORPUS_SHARE * requested:
+        import warnings
+        warnings.warn(f"corpus {path}: {sentences} sentences, far fewer than the {requested} requested (rejected "
+                      f"answers are listed in its .rejected.jsonl)", UserWarning, stacklevel=3)
 
 
 def label_sentence(label_set, row) -> str:

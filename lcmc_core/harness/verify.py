@@ -73,6 +73,12 @@ class Tolerance:
     rel: float = 1e-9
     abs: float = 1e-9
 
+    def __post_init__(self):
+        for name in ("rel", "abs"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value < 0:
+                raise ConfigError(f"verify: --{name}-tol must be a finite number >= 0, got {value!r}")
+
     def close(self, a: float, b: float) -> bool:
         if math.isnan(a) or math.isnan(b):
             return math.isnan(a) and math.isnan(b)
@@ -110,6 +116,8 @@ class VerifyReport:
     tolerance: Tolerance
     compared: list[str] = field(default_factory=list)
     differences: list[Difference] = field(default_factory=list)
+    #: what could make numbers move besides the code: installed packages vs the lock and vs the reference's run
+    environment: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -126,8 +134,17 @@ def folder_tables(folder: str | os.PathLike) -> dict[str, str]:
         folder = folder / "tables"
     if not folder.is_dir():
         raise ConfigError(f"verify: {folder} is not a folder of tables")
-    return {p.name: p.read_text(encoding="utf-8") for p in sorted(folder.iterdir())
-            if p.is_file() and p.suffix in _TABLE_SUFFIXES}
+    out = {}
+    for p in sorted(folder.iterdir()):
+        if p.is_file() and p.suffix in _TABLE_SUFFIXES:
+            try:
+                out[p.name] = p.read_text(encoding="utf-8")
+            except UnicodeDecodeError as exc:
+                raise ConfigError(f"verify: {p} is not UTF-8 text (byte {exc.start}); a table written by a run is "
+                                  f"UTF-8, so this file was changed by something else") from None
+            except OSError as exc:
+                raise ConfigError(f"verify: cannot read {p} ({exc.strerror or exc})") from None
+    return out
 
 
 def _git(repo: Path, *args: str) -> subprocess.CompletedProcess:
@@ -257,6 +274,69 @@ def compare_json(name: str, committed: str, rerun: str, tol: Tolerance = TOLERAN
     return out
 
 
+def check_rerun_finished(rerun_dir: Path) -> dict:
+    """The rerun's manifest, if its run finished ``ok``; else a one-line error (stale tables are not a rerun)."""
+    from .provenance import read_manifest
+    from .reproduce import MANIFEST_NAME
+    manifest = read_manifest(rerun_dir / MANIFEST_NAME)
+    if manifest is None:
+        raise ConfigError(f"verify: {rerun_dir} has no readable {MANIFEST_NAME}, so it is not a finished run; rerun "
+                          f"python -m lcmc_core reproduce first")
+    status = manifest.get("status")
+    if status != "ok":
+        failure = manifest.get("failure") or {}
+        why = f" ({failure.get('notebook')} failed: {failure.get('ename')})" if failure.get("notebook") else ""
+        raise ConfigError(f"verify: the run in {rerun_dir} ended with status {status!r}{why}, so its tables are not "
+                          f"those of a finished rerun; fix the failure and rerun before verifying")
+    return manifest
+
+
+def environment_notes(rerun: dict, reference: dict | None) -> list[str]:
+    """Packages that could move numbers: the rerun's differences from the lock, and its versions vs the reference run's."""
+    notes = []
+    env = rerun.get("environment") or {}
+    if env.get("differs_from_lock") is None:
+        notes.append("environment: the rerun did not record how its packages compare with requirements.lock")
+    elif env["differs_from_lock"]:
+        notes.append(f"environment: {len(env['differs_from_lock'])} package(s) of the rerun differ from "
+                     f"requirements.lock: " + "; ".join(env["differs_from_lock"][:12]))
+    else:
+        notes.append("environment: the rerun's packages are exactly requirements.lock")
+    if reference:
+        ours, theirs = rerun.get("packages") or {}, reference.get("packages") or {}
+        moved = [f"{k} {ours.get(k)} (reference run: {theirs.get(k)})" for k in sorted(set(ours) | set(theirs))
+                 if k != "lcmc_core" and ours.get(k) != theirs.get(k)]
+        if moved:
+            notes.append(f"environment: {len(moved)} recorded package(s) differ from the reference run's: "
+                         + "; ".join(moved))
+        cpu = [(k, (rerun.get("system") or {}).get(k), (reference.get("system") or {}).get(k))
+               for k in ("cpu_model", "torch_cpu_capability")]
+        if any(a != b for _, a, b in cpu):
+            notes.append("machine: " + "; ".join(f"{k} {a} (reference run: {b})" for k, a, b in cpu))
+    return notes
+
+
+def reference_manifest(name: str, reference: str | os.PathLike | None, revision: str, repo=None) -> dict | None:
+    """The manifest of the reference run: beside ``--reference DIR`` (or its parent), or git's ``results/<name>``."""
+    from .provenance import git_toplevel, package_checkout, read_manifest
+    if reference is not None:
+        ref = Path(reference)
+        for folder in (ref, ref.parent):
+            found = read_manifest(folder / "manifest.json")
+            if found is not None:
+                return found
+        return None
+    start = Path(repo) if repo is not None else Path.cwd()
+    top = git_toplevel(start) or (git_toplevel(package_checkout()) if package_checkout() else None)
+    if top is None:
+        return None
+    shown = _git(top, "show", f"{revision}:results/{name}/manifest.json")
+    try:
+        return json.loads(shown.stdout) if shown.returncode == 0 else None
+    except ValueError:
+        return None
+
+
 def verify(profile: str = "toy", out: str | os.PathLike | None = None, reference: str | os.PathLike | None = None,
            tolerance: Tolerance = TOLERANCE, revision: str = "HEAD", repo: str | os.PathLike | None = None) -> VerifyReport:
     """Compare the rerun in ``out`` (default ``results/<profile>``) with the committed tables; see the module docstring."""
@@ -270,6 +350,7 @@ def verify(profile: str = "toy", out: str | os.PathLike | None = None, reference
     if not rerun_dir.exists():
         raise ConfigError(f"verify: there is no rerun at {rerun_dir} (run python -m lcmc_core reproduce --profile "
                           f"{name} first, or pass --out DIR)")
+    manifest = check_rerun_finished(rerun_dir)
     rerun = folder_tables(rerun_dir)
     if reference is not None:
         committed, ref_label = folder_tables(reference), str(reference)
@@ -277,7 +358,8 @@ def verify(profile: str = "toy", out: str | os.PathLike | None = None, reference
         committed, ref_label = committed_tables(name, repo, revision), f"git {revision}:results/{name}/tables"
     if not committed:
         raise ConfigError(f"verify: {ref_label} holds no tables (*.csv, *.json)")
-    report = VerifyReport(rerun=str(rerun_dir), reference=ref_label, tolerance=tolerance)
+    report = VerifyReport(rerun=str(rerun_dir), reference=ref_label, tolerance=tolerance,
+                          environment=environment_notes(manifest, reference_manifest(name, reference, revision, repo)))
     for file in sorted(set(committed) | set(rerun)):
         shown = f"tables/{file}"
         if file not in rerun:
@@ -302,6 +384,7 @@ def format_report(report: VerifyReport, max_per_file: int = 20) -> str:
     for file, n in per_file.items():
         if n > max_per_file:
             lines.append(f"{file}: ... and {n - max_per_file} more differences")
+    lines += report.environment
     tol = report.tolerance
     files = len(report.compared)
     if report.ok:
