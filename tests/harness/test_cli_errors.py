@@ -21,8 +21,8 @@ def _one_error_line(capsys, argv, *, code=2):
 
 
 @pytest.mark.parametrize("override, expected", [
-    ("corpus_size=0", r"corpus_size.*>= 1"),
-    ("corpus_size=-5", r"corpus_size.*>= 1"),
+    ("corpus_size=0", r"corpus_size.*in \[1, 10000000\]"),
+    ("corpus_size=-5", r"corpus_size.*in \[1, 10000000\]"),
     ("n_test=1", r"n_test.*>= 20"),
     ("dataset=imagenet", r"dataset: expected one of .*got .imagenet."),
     ("device=tpu", r"device.*tpu"),

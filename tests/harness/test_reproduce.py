@@ -142,7 +142,7 @@ def test_no_secret_and_no_environment_variable_in_any_produced_file(runs):
 @pytest.mark.parametrize("overrides, expected", [
     ({"nn": 3}, "unknown parameter 'nn'"),
     ({"corpus_size": "three"}, "expected an integer"),
-    ({"corpus_size": 0}, "corpus_size: expected an integer >= 1"),
+    ({"corpus_size": 0}, "corpus_size: expected an integer in [1, 10000000]"),
     ({"openai_api_key": "x"}, "looks like a secret"),
 ])
 def test_invalid_parameters_are_refused_before_any_notebook_runs(tmp_path, overrides, expected):

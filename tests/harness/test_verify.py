@@ -24,6 +24,8 @@ def _tables(folder: Path, main_csv: str = MAIN, metrics: dict = METRICS) -> Path
     (tables / "05_main_results.csv").write_text(main_csv)
     (tables / "05_main_results.md").write_text("| not compared |\n")
     (tables / "toy_clip_metrics.json").write_text(json.dumps(metrics, indent=2))
+    (folder / "manifest.json").write_text(json.dumps({"status": "ok", "packages": {"torch": "2.14.1"},
+                                                      "environment": {"differs_from_lock": []}}))
     return folder
 
 
@@ -118,3 +120,37 @@ def test_verify_against_git_head(tmp_path, monkeypatch, capsys):
     capsys.readouterr()
     assert main(["verify", "--profile", "study", "--out", str(rerun)]) == 2
     assert "git has no results/study/tables/ at HEAD" in capsys.readouterr().err
+
+
+def test_a_rerun_that_did_not_finish_is_not_verified(tmp_path, capsys):
+    ref, rerun = _tables(tmp_path / "ref"), _tables(tmp_path / "rerun")
+    (rerun / "manifest.json").write_text(json.dumps({"status": "failed", "failure": {
+        "notebook": "05_main_results.ipynb", "ename": "ValueError"}}))
+    assert main(["verify", "--out", str(rerun), "--reference", str(ref)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "ended with status 'failed' (05_main_results.ipynb failed" in err
+    (rerun / "manifest.json").unlink()
+    assert main(["verify", "--out", str(rerun), "--reference", str(ref)]) == 2
+    assert "no readable manifest.json" in capsys.readouterr().err
+
+
+def test_unreadable_tables_and_bad_tolerances_are_one_error_line(tmp_path, capsys):
+    ref, rerun = _tables(tmp_path / "ref"), _tables(tmp_path / "rerun")
+    (rerun / "tables" / "05_main_results.csv").write_bytes(b"method,mAP\n\xff\xfe,1\n")
+    assert main(["verify", "--out", str(rerun), "--reference", str(ref)]) == 2
+    assert "is not UTF-8 text" in capsys.readouterr().err
+    for flag in ("--rel-tol", "--abs-tol"):
+        assert main(["verify", "--out", str(ref), "--reference", str(ref), flag, "-1"]) == 2
+        assert f"{flag} must be a finite number >= 0" in capsys.readouterr().err
+    assert main(["verify", "--out", str(ref), "--reference", str(ref), "--rel-tol", "nan"]) == 2
+
+
+def test_the_report_says_whether_the_environment_is_the_lock_and_what_differs_from_the_reference(tmp_path, capsys):
+    ref, rerun = _tables(tmp_path / "ref"), _tables(tmp_path / "rerun")
+    (rerun / "manifest.json").write_text(json.dumps({"status": "ok", "packages": {"torch": "2.15.0"},
+                                                     "environment": {"differs_from_lock": ["torch 2.15.0 (lock: 2.14.1)"]},
+                                                     "system": {"cpu_model": "AMD EPYC"}}))
+    assert main(["verify", "--out", str(rerun), "--reference", str(ref / "tables")]) == 0
+    out = capsys.readouterr().out
+    assert "1 package(s) of the rerun differ from requirements.lock: torch 2.15.0 (lock: 2.14.1)" in out
+    assert "torch 2.15.0 (reference run: 2.14.1)" in out and "cpu_model AMD EPYC" in out
