@@ -61,7 +61,7 @@ test-latest:
 	$(VENV_LATEST)/bin/python -m pip check
 	$(VENV_LATEST)/bin/python -m lcmc_core environment --lock $(LOCK)
 	$(VENV_LATEST)/bin/python -m ruff check lcmc_core tests benchmarks scripts notebooks
-	$(VENV_LATEST)/bin/python -m pytest -q -m "not slow" -p no:cacheprovider
+	LCMC_ENVIRONMENT=latest $(VENV_LATEST)/bin/python -m pytest -q -m "not slow" -p no:cacheprovider
 
 # the generator tests against the oldest openai that pyproject.toml allows (the lock has the newest):
 # that release goes into its own folder, ahead of the locked one on the path
