@@ -51,7 +51,7 @@ from ..method.classifier import TextClassifier, TrainConfig, train_text_classifi
 from ..method.comc import CoMC, decision_functions
 from ..method.mapping import embedding_mean, mean_shift, score_images
 from ..method.metrics import average_precision_per_class, bootstrap_map_ci, f1_at_top_k, mean_average_precision
-from ..method.peers import DECAP_ALPHA, sparc_standardize, standardize_modality
+from ..method.peers import DECAP_ALPHA, sparc_scores, sparc_standardize, standardize_modality
 from ..method.zero_shot import text_memory, zero_shot_classifier
 from ..text import corpus as corpus_mod
 from ..text.label_sets import get_label_set
@@ -59,7 +59,8 @@ from ..text.labels import LabelSet
 from ..text.prompts import CLASS_PROMPT, TEMPLATE_SETS, prompt_texts
 from .rows import ROW_INFO, Row
 
-__all__ = ["ComparisonSettings", "Evaluation", "ComparisonResult", "ZeroShotWeights", "build_training_corpus",
+__all__ = ["ComparisonSettings", "Evaluation", "ComparisonResult", "ZeroShotWeights", "SparcPrompts",
+           "sparc_prompt_embeddings", "released_checkpoint_for", "SPARC_SOURCES", "build_training_corpus",
            "class_prompt_embeddings", "zero_shot_weights", "zero_shot_protocol_weights", "evaluate_scores",
            "train_classifier", "fit_cached", "run_comparison", "compare_on_embeddings", "select_epoch_on_test",
            "METRIC_NOTE", "ZERO_SHOT_PROTOCOL", "GAP_PROTOCOL", "DENSE_LOCAL_WEIGHT", "DENSE_POOL_TEMPERATURE"]
@@ -77,6 +78,9 @@ GAP_PROTOCOL = ("gap = |mean image - mean text| of L2-normalised embeddings, ima
 #: softmax over positions of the logit-scaled (100) cosines. Constants of that baseline, not CoMC's settings.
 DENSE_LOCAL_WEIGHT = 0.5
 DENSE_POOL_TEMPERATURE = 0.01
+
+#: Where SPARC's compound prompts come from (``auto`` picks one from the run, see :class:`ComparisonSettings`).
+SPARC_SOURCES = ("auto", "toy-world", "llm", "template", "none")
 
 #: Most bootstrap resamples: percentile intervals are stable long before (1,000 is the convention).
 MAX_BOOT = 100_000
@@ -101,6 +105,13 @@ class ComparisonSettings:
     corpus_labels: str = field(default="extracted", metadata={
         "help": "labels of a generated sentence: extracted (the classes its text names) | requested (official)"})
     taidpt: bool = field(default=True, metadata={"help": "add the TaI-DPT rows (prompt tuning on the same corpus)"})
+    sparc_prompts: str = field(default="auto", metadata={
+        "help": "SPARC's compound prompts: auto (toy-world in the toy world, llm with an LLM corpus, else template) | "
+                "toy-world | llm | template | none (no SPARC rows)"})
+    sparc_prompts_per_class: int = field(default=15, metadata={
+        "help": "compound prompts per class (toy-world, template: that many x C in all; llm: asked per class)"})
+    released_checkpoint: bool = field(default=False, metadata={
+        "help": "add the CoMC authors' released COCO checkpoint as a row (coco2014 with RN50 only)"})
 
     def __post_init__(self):
         check_choice("comparison.memory", self.memory, ("prompts", "corpus"))
@@ -112,6 +123,8 @@ class ComparisonSettings:
         check_choice("comparison.prompt_templates", self.prompt_templates,
                      tuple(k for k in TEMPLATE_SETS if k != "select"))
         check_choice("comparison.corpus_labels", self.corpus_labels, ("extracted", "requested"))
+        check_choice("comparison.sparc_prompts", self.sparc_prompts, SPARC_SOURCES)
+        check_int("comparison.sparc_prompts_per_class", self.sparc_prompts_per_class, 1, 100)
 
 
 @dataclass(frozen=True)
@@ -191,6 +204,31 @@ def zero_shot_weights(loaded: LoadedCLIP, label_set: LabelSet | str, cache=None,
     emb = encode_texts_cached(loaded, [t for per_class in texts for t in per_class], cache, progress=False)
     t = len(texts[0])
     return zero_shot_classifier([emb[c * t:(c + 1) * t] for c in range(len(ls))])
+
+
+@dataclass
+class SparcPrompts:
+    """SPARC's prompts, embedded: the simple prompts' class weights, the compound prompts and the classes each names."""
+
+    simple: torch.Tensor              # (C, D): each class's bare name, embedded as written (SPARC's simple prompt)
+    compound: torch.Tensor            # (P, D)
+    class_compound: list[list[int]]   # for each class, the compound prompts naming it
+    texts: list[str]                  # the P compound prompts
+    source: str                       # where they come from (toy-world, llm, template)
+
+
+def sparc_prompt_embeddings(loaded: LoadedCLIP, label_set: LabelSet | str, prompts: list[str], source: str,
+                            cache=None) -> SparcPrompts:
+    """Embed SPARC's simple prompts (the bare class names, as its official code) and ``prompts``; assign them to classes."""
+    from ..text.compound import assign_compound_prompts
+    ls = get_label_set(label_set)
+    if not prompts:
+        from ..errors import ConfigError
+        raise ConfigError(f"SPARC: no compound prompts from source {source!r}; set comparison.sparc_prompts=none "
+                          f"to leave SPARC out")
+    return SparcPrompts(simple=encode_texts_cached(loaded, list(ls.prompt_names), cache, progress=False),
+                        compound=encode_texts_cached(loaded, list(prompts), cache, progress=False),
+                        class_compound=assign_compound_prompts(ls, prompts), texts=list(prompts), source=source)
 
 
 @dataclass
@@ -276,7 +314,8 @@ def run_comparison(loaded: LoadedCLIP, dataset, estimator: CoMC | None = None, *
                    settings: ComparisonSettings | None = None, evaluation: Evaluation | None = None,
                    corpus: corpus_mod.Corpus | None = None, corpus_size: int = 20000, cache=None,
                    progress: bool = True, image_features: ImageFeatures | None = None, batch_size: int = 64,
-                   num_workers: int = 0, extra_rows=None) -> ComparisonResult:
+                   num_workers: int = 0, extra_rows=None, sparc_prompts: tuple[list[str], str] | None = None
+                   ) -> ComparisonResult:
     """Run CoMC, every baseline and every peer on ``dataset`` with ``loaded`` and return the comparison table.
 
     ``estimator`` is the (unfitted) CoMC whose hyperparameters and seed the CoMC rows use (default:
@@ -284,7 +323,7 @@ def run_comparison(loaded: LoadedCLIP, dataset, estimator: CoMC | None = None, *
     :func:`build_training_corpus`); by default a template corpus of ``corpus_size`` sentences from the
     estimator's seed. ``extra_rows(corpus, text_emb, feats, estimator) -> {row: (N, C) scores}`` adds rows
     scored like the others (TaI-DPT's, see :mod:`lcmc_core.method.taidpt`); ``estimator`` there is the
-    fitted CoMC.
+    fitted CoMC. ``sparc_prompts`` = ``(compound prompts, their source)`` adds the SPARC rows.
     """
     estimator = estimator if estimator is not None else CoMC()
     settings = settings or ComparisonSettings()
@@ -297,8 +336,9 @@ def run_comparison(loaded: LoadedCLIP, dataset, estimator: CoMC | None = None, *
     feats = image_features or extract_image_features(loaded, dataset, local=True, global_pool=settings.global_pool,
                                                      cache=cache, progress=progress, batch_size=batch_size,
                                                      num_workers=num_workers)
+    sparc = sparc_prompt_embeddings(loaded, ls, *sparc_prompts, cache=cache) if sparc_prompts else None
     return compare_on_embeddings(corpus, text_emb, prompt_emb, zs, feats, dataset.labels, estimator,
-                                 settings=settings, evaluation=evaluation, cache=cache, extra_rows=extra_rows)
+                                 settings=settings, evaluation=evaluation, cache=cache, extra_rows=extra_rows, sparc=sparc)
 
 
 def select_epoch_on_test(estimator: CoMC, feats: ImageFeatures, labels, difficult: str = "negative",
@@ -330,7 +370,8 @@ def _fit_estimators(estimator: CoMC, corpus, text_emb, memory, cache) -> dict[st
     return {"comc": comc, "no_noise": no_noise, "c3": c3}
 
 
-def _zero_shot_rows(zero_shot: ZeroShotWeights, feats: ImageFeatures, text_emb: torch.Tensor) -> dict:
+def _zero_shot_rows(zero_shot: ZeroShotWeights, feats: ImageFeatures, text_emb: torch.Tensor,
+                    sparc: SparcPrompts | None = None) -> dict:
     """The rows scored on CLIP's own image pooling: the zero-shot protocols and the peers built on them."""
     g_clip, loc = feats.global_clip, feats.local
     if g_clip is None:
@@ -344,11 +385,19 @@ def _zero_shot_rows(zero_shot: ZeroShotWeights, feats: ImageFeatures, text_emb: 
     i0t_cls = standardize_modality(zero_shot.published, text_emb.detach().float().mean(0))
     runs[Row.I0T] = i0t_img @ i0t_cls.T
     runs[Row.SPARC_STANDARDISATION] = torch.as_tensor(sparc_standardize(published))
+    if sparc is not None:
+        runs[Row.SPARC] = torch.as_tensor(sparc_scores(published, *_sparc_prompt_scores(sparc, g_clip)))
     return runs
 
 
+def _sparc_prompt_scores(sparc: SparcPrompts, g_clip: torch.Tensor) -> tuple:
+    """``(simple_scores, compound_scores, class_compound)`` of :func:`~lcmc_core.method.peers.sparc_scores`."""
+    return g_clip @ sparc.simple.T, g_clip @ sparc.compound.T, sparc.class_compound
+
+
 def _estimator_rows(fitted: dict[str, CoMC], zero_shot: ZeroShotWeights, feats: ImageFeatures, labels,
-                    evaluation: Evaluation) -> tuple[dict, dict]:
+                    evaluation: Evaluation, sparc: SparcPrompts | None = None,
+                    released: CoMC | None = None) -> tuple[dict, dict]:
     """The rows of the fitted estimators and their variants (and the official protocol's epoch choice)."""
     comc, no_noise, c3 = fitted["comc"], fitted["no_noise"], fitted["c3"]
     g, loc = feats.global_, feats.local
@@ -373,6 +422,11 @@ def _estimator_rows(fitted: dict[str, CoMC], zero_shot: ZeroShotWeights, feats: 
         Row.COMC_SPARC_STANDARDISATION: torch.as_tensor(sparc_standardize(out["comc"]["merged"])),
         Row.COMC_OFFICIAL_PROTOCOL: out["official"]["merged"],
     }
+    if sparc is not None and feats.global_clip is not None:
+        runs[Row.COMC_SPARC_FUSION] = torch.as_tensor(
+            sparc_scores(out["comc"]["merged"], *_sparc_prompt_scores(sparc, feats.global_clip)))
+    if released is not None:
+        runs[Row.COMC_RELEASED] = released.scores(g, loc)["merged"]
     return runs, selection
 
 
@@ -388,17 +442,30 @@ def _evaluate_rows(runs: dict, labels, classnames, evaluation: Evaluation, seed:
     return table, scores, pd.DataFrame(per_class, index=pd.Index(classnames, name="class"))
 
 
+def released_checkpoint_for(label_set: LabelSet | str, dim: int) -> CoMC:
+    """The authors' released COCO estimator, after checking it fits: the coco2014 classes and RN50's 1024 dimensions."""
+    from ..errors import ConfigError
+    ls = get_label_set(label_set)
+    if ls.classnames != get_label_set("coco2014").classnames or dim != 1024:
+        raise ConfigError(f"comparison.released_checkpoint: the authors' released classifier scores the 80 COCO 2014 "
+                          f"classes on CLIP RN50's 1024-dimensional features; this run has {ls.name} ({len(ls)} classes) "
+                          f"and {dim} dimensions: set it only with dataset coco2014 and clip_model RN50-quickgelu")
+    return CoMC.from_official_checkpoint()
+
+
 def compare_on_embeddings(corpus: corpus_mod.Corpus, text_emb: torch.Tensor, prompt_emb: torch.Tensor,
                           zero_shot, feats: ImageFeatures, labels, estimator: CoMC | None = None, *,
                           settings: ComparisonSettings | None = None, evaluation: Evaluation | None = None,
-                          cache=None, timings: dict | None = None, extra_rows=None) -> ComparisonResult:
+                          cache=None, timings: dict | None = None, extra_rows=None,
+                          sparc: SparcPrompts | None = None) -> ComparisonResult:
     """The comparison from embeddings alone: fit the estimators on ``text_emb``, score every row on ``feats``.
 
     ``zero_shot`` is a :class:`ZeroShotWeights` (or one (C, D) matrix, used for every protocol).
     Rows needing CLIP's own pooling are dropped when ``feats.global_clip`` is None, rows needing the
     local branch when ``feats.local`` is None (:data:`~lcmc_core.experiments.rows.ROW_INFO`).
-    ``extra_rows`` as in :func:`run_comparison`. ``timings``, if given, receives the seconds spent
-    training, scoring and evaluating.
+    ``extra_rows`` as in :func:`run_comparison`; ``sparc`` adds the SPARC rows; the settings'
+    ``released_checkpoint`` the authors' released COCO checkpoint. ``timings``, if given, receives the
+    seconds spent training, scoring and evaluating.
     """
     estimator = estimator if estimator is not None else CoMC()
     settings, evaluation = settings or ComparisonSettings(), evaluation or Evaluation()
@@ -408,8 +475,9 @@ def compare_on_embeddings(corpus: corpus_mod.Corpus, text_emb: torch.Tensor, pro
     memory = text_memory(settings.memory, prompt_emb, text_emb)
     fitted = _fit_estimators(estimator, corpus, text_emb, memory, cache)
     t1 = time.perf_counter()
-    runs = {**_zero_shot_rows(zero_shot, feats, text_emb)}
-    trained, selection = _estimator_rows(fitted, zero_shot, feats, labels, evaluation)
+    released = released_checkpoint_for(corpus.label_set, text_emb.shape[1]) if settings.released_checkpoint else None
+    runs = {**_zero_shot_rows(zero_shot, feats, text_emb, sparc)}
+    trained, selection = _estimator_rows(fitted, zero_shot, feats, labels, evaluation, sparc, released)
     runs.update(trained)
     runs = {row: runs[row] for row in Row if row in runs and (feats.local is not None or not ROW_INFO[row].needs_local)}
     if extra_rows is not None:

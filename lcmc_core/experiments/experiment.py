@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,8 +94,8 @@ class Experiment:
 
     @property
     def label_set(self):
-        """The dataset's label set."""
-        return get_label_set(self.params.dataset)
+        """The dataset's label set, with our class names or the official code's (``class_names``)."""
+        return get_label_set(self.params.dataset, names=self.params.class_names)
 
     @property
     def results_dir(self) -> Path:
@@ -289,6 +290,63 @@ class Experiment:
         return (split["method"], dataclasses.replace(p.comparison, **split["comparison"]),
                 dataclasses.replace(p.evaluation, **split["evaluation"]))
 
+    def sparc_source(self, settings: ComparisonSettings | None = None) -> str:
+        """Where SPARC's compound prompts come from in this run (``comparison.sparc_prompts``, ``auto`` resolved)."""
+        source = (settings or self.params.comparison).sparc_prompts
+        if source != "auto":
+            return source
+        if self.is_toy:
+            return "toy-world"
+        return "llm" if self.params.corpus_generator != "template" else "template"
+
+    def sparc_prompts(self, settings: ComparisonSettings | None = None, progress: bool = False) -> tuple[list[str], str] | None:
+        """SPARC's compound prompts and their source (None: no SPARC rows); the same for every seed of the run.
+
+        ``toy-world``: the toy world's scene types and their class priors (its common sense of what appears
+        together; never a test scene); ``template``: template sentences naming 2-3 random classes (no
+        co-occurrence knowledge: a stand-in that runs offline); ``llm``: the run's LLM (``llm.*``) asked,
+        per class, for sentences naming it with categories that often appear with it (SPARC's instruction
+        in :mod:`lcmc_core.text.compound`), kept in a resumable file beside the corpus.
+        """
+        settings = settings or self.params.comparison
+        source = self.sparc_source(settings)
+        n = settings.sparc_prompts_per_class * len(self.label_set)
+        if source == "none":
+            return None
+        if source == "toy-world":
+            if not self.is_toy:
+                from ..errors import ConfigError
+                raise ConfigError("comparison.sparc_prompts: 'toy-world' exists only in the toy world (dataset emoji-voc)")
+            return toyworld.compound_prompts(n, seed=self.params.seed), source
+        if source == "template":
+            from ..text.corpus import build_corpus
+            records = build_corpus(self.label_set, n, self.params.seed, generator="template", k_range=(2, 3))
+            return [r["text"] for r in records], source
+        return self._llm_sparc_prompts(settings, progress), source
+
+    def _llm_sparc_prompts(self, settings: ComparisonSettings, progress: bool) -> list[str]:
+        """SPARC's compound prompts from the run's LLM: generated (or resumed) into a file beside the corpus."""
+        from ..text.compound import compound_requests, generate_compound_prompts, read_compound_prompts
+        from ..text.generators import make_generator
+        p = self.params
+        if p.corpus_generator == "template":
+            from ..errors import ConfigError
+            raise ConfigError("comparison.sparc_prompts=llm needs an LLM: set corpus_generator=openai (or transformers) "
+                              "and llm.model")
+        options = {**self.generator_options(), "max_tokens": max(400, p.llm.max_tokens)}
+        generator = make_generator(p.corpus_generator, self.label_set, seed=p.seed, **options)
+        digest = hashlib.sha256(json.dumps([options.get("model"), settings.sparc_prompts_per_class],
+                                           default=str).encode()).hexdigest()[:8]
+        path = self.results_dir / "corpus" / f"sparc-{p.corpus_generator}-{digest}-{self.label_set.name}.jsonl"
+        requests = compound_requests(self.label_set, sentences=settings.sparc_prompts_per_class)
+        deadline = None if not p.llm.time_budget_s else time.monotonic() + p.llm.time_budget_s
+        done = generate_compound_prompts(path, self.label_set, generator, requests, deadline=deadline)
+        if not done.complete:
+            from ..errors import ConfigError
+            raise ConfigError(f"SPARC's compound prompts at {path} are not complete ({len(done.missing)} of "
+                              f"{done.requests} requests without an answer); rerun to resume")
+        return read_compound_prompts(path)
+
     def comparison(self, progress: bool = True, seed: int | None = None, extra_rows=None,
                    **overrides) -> ComparisonResult:
         """Run (or reuse from the caches) CoMC and every baseline on the test set, for one corpus/classifier seed.
@@ -302,7 +360,8 @@ class Experiment:
                               evaluation=evaluation,
                               corpus=self.training_corpus(progress=progress, seed=seed, settings=settings),
                               cache=self.cache, progress=progress, batch_size=self.params.batch_size,
-                              num_workers=self.params.num_workers, extra_rows=extra_rows)
+                              num_workers=self.params.num_workers, extra_rows=extra_rows,
+                              sparc_prompts=self.sparc_prompts(settings))
 
     def comparisons(self, progress: bool = True, seeds=None, extra_rows=None, **overrides):
         """:meth:`comparison` for every seed of the run (``n_seeds``), summarised as a :class:`.seeds.SeedComparison`."""

@@ -38,6 +38,8 @@ __all__ = ["Params", "LLMParams", "MethodParams", "DATASETS", "DEVICES", "flatte
            "params_from_tree", "set_path", "describe", "TOY_N_TEST"]
 
 DATASETS = ("emoji-voc", "voc2007", "coco2014", "nuswide")
+#: Datasets whose official CoMC class names differ from ours (text.label_sets.official_name_differences)
+OFFICIAL_NAME_DATASETS = ("coco2014",)
 GENERATORS = ("template", "openai", "transformers")
 _DEVICE = re.compile(r"^(cpu|auto|mps|cuda(:\d+)?)$")
 DEVICES = "cpu | cuda | cuda:N | mps | auto"
@@ -127,6 +129,9 @@ class Params:
         "open_clip model name (RN50-quickgelu for the paper's setting)"))
     clip_pretrained: str = field(default="toy", metadata=_help(
         "open_clip tag (openai) or weight file; 'toy' = the toy CLIP trained here; 'random' = untrained weights"))
+    class_names: str = field(default="ours", metadata=_help(
+        "class names in prompts and generated sentences: ours | official (the official CoMC code's, coco2014 only)",
+        choices=("ours", "official")))
     toy_size: str = field(default="toy", metadata=_help("sizes of the toy world and toy CLIPs",
                                                         choices=("toy", "smoke", "study")))
     toy_variant: str = field(default="clip-like-gap", metadata=_help("toy CLIP used downstream",
@@ -155,6 +160,10 @@ class Params:
         check_choice("toy_size", self.toy_size, ("toy", "smoke", "study"))
         check_choice("toy_variant", self.toy_variant, ("clip-like-gap", "mid-gap", "small-gap"))
         check_choice("corpus_generator", self.corpus_generator, GENERATORS)
+        check_choice("class_names", self.class_names, ("ours", "official"))
+        if self.class_names == "official" and self.dataset not in OFFICIAL_NAME_DATASETS:
+            raise ConfigError(f"class_names: 'official' exists for {', '.join(OFFICIAL_NAME_DATASETS)} only (the official "
+                              f"code covers COCO); dataset {self.dataset!r} has only our names: use class_names=ours")
         check_choice("missing_images", self.missing_images, ("fail", "skip"))
         if not _DEVICE.match(self.device):
             raise ConfigError(f"device: expected one of {DEVICES}, got {self.device!r}")

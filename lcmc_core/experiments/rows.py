@@ -25,6 +25,7 @@ class Row(str, Enum):
     ZERO_SHOT_OWN_FEATURES = "zero-shot on CoMC's features [no-pos pool + local max]"
     I0T = "zero-shot + I0T post-hoc centring [published protocol]"
     SPARC_STANDARDISATION = "zero-shot + SPARC score standardisation [published protocol]"
+    SPARC = "SPARC [compound prompts + PCA fusion]"
     CLASSIFIER_GLOBAL = "text classifier, global"
     CLASSIFIER = "text classifier, global+local"
     C3 = "text classifier + C3 mean shift, global+local"
@@ -33,7 +34,9 @@ class Row(str, Enum):
     COMC_GLOBAL = "CoMC mapping, global only"
     COMC = "CoMC (full)"
     COMC_SPARC_STANDARDISATION = "CoMC + SPARC score standardisation"
+    COMC_SPARC_FUSION = "CoMC + SPARC fusion (CoMC's scores in place of the ensemble; ablation)"
     COMC_OFFICIAL_PROTOCOL = "CoMC, official protocol (selects epoch on test images)"
+    COMC_RELEASED = "CoMC, authors' released checkpoint"
     TAIDPT = "TaI-DPT"
     TAIDPT_MAPPED = "TaI-DPT + CoMC mapping (ablation)"
     TAIDPT_ALT_TEXT = "TaI-DPT on alt-text captions"
@@ -84,6 +87,10 @@ ROW_INFO: dict[Row, RowInfo] = {
     Row.SPARC_STANDARDISATION: RowInfo(
         "peer", "SPARC (CVPR 2025), its normalisation only: per-image then per-class z-score of the published "
         "zero-shot scores", needs_clip_pool=True),
+    Row.SPARC: RowInfo(
+        "peer", "SPARC (CVPR 2025) as published: the 80-template scores and compound-prompt scores calibrated per image "
+        "and per column, fused per class by the first principal component of the sorted compound scores; published "
+        "protocol", needs_clip_pool=True),
     Row.CLASSIFIER_GLOBAL: RowInfo("trained", "trained on text only, applied to raw image embeddings"),
     Row.CLASSIFIER: RowInfo("trained", "+ local branch (max over positions), merged as CoMC merges",
                             needs_local=True),
@@ -97,6 +104,11 @@ ROW_INFO: dict[Row, RowInfo] = {
                               "merged with its local weight", needs_local=True),
     Row.COMC_SPARC_STANDARDISATION: RowInfo("CoMC", "SPARC's standardisation applied to CoMC's scores",
                                             needs_local=True),
+    Row.COMC_SPARC_FUSION: RowInfo("CoMC", "SPARC's calibration and fusion with CoMC's scores as the class scores "
+                                           "(compound prompts scored as in the SPARC row)", needs_clip_pool=True,
+                                   needs_local=True),
+    Row.COMC_RELEASED: RowInfo("reference", "the official repository's trained COCO classifier and text memory, scored "
+                                            "with the official inference (COCO with RN50 only)", needs_local=True),
     Row.COMC_OFFICIAL_PROTOCOL: RowInfo(
         "reference", "the epoch of best CoMC mAP on every tenth test image, as the official trainer; uses test "
         "labels, so it is not a result"),

@@ -166,8 +166,7 @@ class CoMC(BaseEstimator):
         in the COCO category order. ``official_files_verified_`` records whether both files are the
         released ones.
         """
-        from .official import load_official_classifier, load_official_memory, packaged_official_files, \
-            verify_official_file
+        from .official import load_official_classifier, load_official_memory, packaged_official_files, verify_official_file
         files = packaged_official_files()
         checkpoint = files.classifier if checkpoint is None else checkpoint
         memory = files.memory if memory is None else memory
