@@ -198,7 +198,7 @@ def test_requested_labels_replace_the_extracted_ones(tmp_path):
 
 
 # --- every hyperparameter reaches every row (and ablation) that uses it -------------------------
-def _synthetic(n_texts=400, n_images=60, positions=3, d=24, seed=0):
+def _synthetic(n_texts=400, n_images=60, positions=3, d=24, seed=0, label_set="emoji-voc"):
     """A comparison's inputs from synthetic unit embeddings (no CLIP): corpus, texts, prompts, zero-shot, features."""
     from lcmc_core.images.features import ImageFeatures
     from lcmc_core.text.corpus import corpus_from_records, make_record
@@ -206,22 +206,24 @@ def _synthetic(n_texts=400, n_images=60, positions=3, d=24, seed=0):
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
     unit = lambda *shape: F.normalize(torch.randn(*shape, generator=gen), dim=-1)  # noqa: E731
-    directions = unit(20, d)
+    from lcmc_core.text.label_sets import get_label_set
+    c = len(get_label_set(label_set))
+    directions = unit(c, d)
     records, rows = [], []
     for _ in range(n_texts):
-        ids = sorted(rng.choice(20, size=rng.integers(1, 4), replace=False).tolist())
-        records.append(make_record("synthetic", ids, "emoji-voc", "test"))
+        ids = sorted(rng.choice(c, size=rng.integers(1, 4), replace=False).tolist())
+        records.append(make_record("synthetic", ids, label_set, "test"))
         rows.append(ids)
-    corpus = corpus_from_records(records, "emoji-voc")
+    corpus = corpus_from_records(records, label_set)
     y = torch.as_tensor(corpus.targets, dtype=torch.float32)
     text_emb = F.normalize(y @ directions + 0.3 * unit(n_texts, d), dim=-1)
-    labels = np.where(rng.random((n_images, 20)) < 0.15, 1, -1)
-    labels[np.arange(n_images), rng.integers(0, 20, n_images)] = 1
+    labels = np.where(rng.random((n_images, c)) < 0.15, 1, -1)
+    labels[np.arange(n_images), rng.integers(0, c, n_images)] = 1
     lab = torch.as_tensor((labels == 1).astype(np.float32))
     g = F.normalize(lab @ directions + 0.8 * unit(n_images, d) + 0.5, dim=-1)       # a modality gap: shifted
     loc = F.normalize(lab[:, None, :] @ directions + 0.9 * unit(n_images, positions, d) + 0.5, dim=-1)
     feats = ImageFeatures(global_=g, local=loc, key="synthetic", global_clip=F.normalize(g + 0.1 * unit(n_images, d), dim=-1))
-    prompts = F.normalize(directions + 0.1 * unit(20, d), dim=-1)
+    prompts = F.normalize(directions + 0.1 * unit(c, d), dim=-1)
     return corpus, text_emb, prompts, prompts, feats, labels
 
 
@@ -279,3 +281,38 @@ def test_the_ablations_use_every_hyperparameter_of_the_estimator(synthetic, name
         a, b = table(base), table(changed)
         assert not np.allclose(a["mAP" if "mAP" in a else "mAP (CoMC)"], b["mAP" if "mAP" in b else "mAP (CoMC)"]), name
     assert ablations.mapping_gain(base) != ablations.mapping_gain(changed)
+
+
+def test_the_sparc_rows_are_sparc_scores_of_the_published_and_of_comcs_scores(synthetic):
+    from lcmc_core.method.peers import sparc_scores
+    corpus, text_emb, prompts, zs, feats, labels = synthetic
+    gen = torch.Generator().manual_seed(5)
+    compound = F.normalize(torch.randn(30, text_emb.shape[1], generator=gen), dim=-1)
+    class_compound = [[c % 30, (c + 7) % 30] for c in range(20)]
+    sparc = comparison.SparcPrompts(simple=prompts, compound=compound, class_compound=class_compound,
+                                    texts=[f"p{i}" for i in range(30)], source="test")
+    est = CoMC(classifier=TrainConfig(epochs=2, batch_size=64, warmup_epochs=1))
+    r = comparison.compare_on_embeddings(corpus, text_emb, prompts, zs, feats, labels, est, sparc=sparc,
+                                         evaluation=comparison.Evaluation(n_boot=0))
+    gc = feats.global_clip
+    simple, comp = (gc @ prompts.T).numpy(), (gc @ compound.T).numpy()
+    np.testing.assert_allclose(r.scores[Row.SPARC], sparc_scores((gc @ zs.T).numpy(), simple, comp, class_compound),
+                               atol=1e-6)
+    np.testing.assert_allclose(r.scores[Row.COMC_SPARC_FUSION],
+                               sparc_scores(r.scores[Row.COMC], simple, comp, class_compound), atol=1e-6)
+    assert list(r.table.index).index(Row.SPARC) < list(r.table.index).index(Row.CLASSIFIER_GLOBAL)
+
+
+def test_the_released_checkpoint_row_is_the_official_inference_and_needs_coco_with_rn50():
+    corpus, text_emb, prompts, zs, feats, labels = _synthetic(n_texts=200, n_images=20, d=1024, label_set="coco2014")
+    est = CoMC(classifier=TrainConfig(epochs=1, batch_size=64, warmup_epochs=0))
+    settings = comparison.ComparisonSettings(released_checkpoint=True)
+    r = comparison.compare_on_embeddings(corpus, text_emb, prompts, zs, feats, labels, est, settings=settings,
+                                         evaluation=comparison.Evaluation(n_boot=0))
+    released = CoMC.from_official_checkpoint()
+    np.testing.assert_allclose(r.scores[Row.COMC_RELEASED], released.decision_function(feats.global_, feats.local),
+                               atol=1e-6)
+    assert Row.COMC_RELEASED in r.table.index
+    small = _synthetic(n_texts=60, n_images=10)
+    with pytest.raises(ValueError, match="released classifier scores the 80 COCO 2014 classes"):
+        comparison.compare_on_embeddings(*small, est, settings=settings)

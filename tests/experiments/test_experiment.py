@@ -6,15 +6,15 @@ import torch
 from lcmc_core.errors import ConfigError
 from lcmc_core.images import toyclip
 from lcmc_core.experiments.experiment import Experiment, label_sentence
+from lcmc_core.experiments.rows import Row
 from lcmc_core.text.label_sets import get_label_set
 
 from fixtures_datasets import make_voc2007
 
 
 def smoke(tmp_path, **tree):
-    base = dict(toy_size="smoke", corpus_size=200, n_test=64,
-                method={"n_boot": 0, "prompt_copies": 1,
-                        "classifier": dict(epochs=2, warmup_epochs=1, batch_size=64)})
+    base = dict(toy_size="smoke", corpus_size=200, n_test=64, evaluation={"n_boot": 0},
+                comparison={"prompt_copies": 1}, method={"classifier": dict(epochs=2, warmup_epochs=1, batch_size=64)})
     base.update(tree)
     return Experiment(base, out_dir=tmp_path, profile="smoke")
 
@@ -30,6 +30,8 @@ def test_from_notebook_with_empty_params_is_the_toy_profile():
     exp = Experiment.from_notebook("toy", "", {})
     assert exp.is_toy and exp.params.toy_size == "toy" and exp.note.startswith("Toy world")
     assert "profile 'toy': emoji-voc" in exp.describe()
+    assert exp.params.n_seeds == 5 and exp.params.n_test == 2000       # the committed results' parameters
+    assert Experiment.from_notebook("smoke", "", {}).params.toy_size == "smoke"
 
 
 def test_toy_experiment_runs_the_comparison_and_writes_its_corpus(tmp_path, smoke_clip):
@@ -39,7 +41,7 @@ def test_toy_experiment_runs_the_comparison_and_writes_its_corpus(tmp_path, smok
     assert exp.corpus_path().parent == tmp_path / "corpus" and not exp.corpus_complete()
     res = exp.comparison(progress=False)
     assert exp.corpus_complete()
-    assert res.table.loc["CoMC (full)", "mAP"] > 0
+    assert res.table.loc[Row.COMC, "mAP"] > 0 and Row.SPARC in res.table.index      # SPARC from the toy world
     lines = exp.corpus_path().read_text().splitlines()
     assert 150 <= len(lines) <= 200  # texts that name no class are rejected, not kept
 
@@ -110,3 +112,65 @@ def test_the_corpus_file_name_carries_the_generator_settings():
                                                           "base_url": "http://127.0.0.1:8/v1"}})
     d = Experiment({"corpus_generator": "openai", "llm": {"model": "m1", "temperature": 0.3}})
     assert c.corpus_path() == a.corpus_path() and d.corpus_path() != a.corpus_path()
+
+
+# --- the corpus: a user's file is an input; an empty corpus is an error -----------------------------
+def _write_corpus(path, n):
+    from lcmc_core.text import corpus
+    corpus.write_corpus(path, [corpus.make_record(f"a dog and a cat, number {i}", [7, 11], "emoji-voc", "mine")
+                               for i in range(n)])
+    return path
+
+
+def test_a_corpus_path_is_read_as_given_never_modified(tmp_path):
+    path = _write_corpus(tmp_path / "mine.jsonl", 50)
+    before = path.read_bytes()
+    exp = Experiment({"corpus_path": str(path), "corpus_size": 0}, out_dir=tmp_path / "out")
+    info = exp.prepare_corpus()
+    assert info.sentences == 50 and info.origin.startswith("your corpus file") and info.summary is None
+    with pytest.raises(ConfigError, match="nothing is generated"):
+        exp.generate_corpus()
+    corpus = exp.training_corpus()
+    assert sum(s != "prompt" for s in corpus.sources) == 50
+    assert path.read_bytes() == before and not (tmp_path / "out" / "corpus").exists()
+
+
+def test_a_corpus_without_sentences_is_an_error_and_a_small_one_a_warning(tmp_path):
+    from lcmc_core.errors import CorpusError
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    with pytest.raises(CorpusError, match="holds no sentence"):
+        Experiment({"corpus_path": str(empty), "corpus_size": 0}, out_dir=tmp_path).prepare_corpus()
+    with pytest.raises(CorpusError, match="holds no sentence"):
+        Experiment({"corpus_path": str(empty), "corpus_size": 0}, out_dir=tmp_path).training_corpus()
+    from lcmc_core.experiments.experiment import _check_corpus_size
+    with pytest.warns(UserWarning, match="40 sentences, far fewer than the 100 requested"):
+        _check_corpus_size(tmp_path / "c.jsonl", 40, 100)
+
+
+def test_sparc_prompt_sources(tmp_path):
+    from lcmc_core.text.compound import assign_compound_prompts
+    toy = Experiment({"comparison": {"sparc_prompts_per_class": 2}})
+    prompts, source = toy.sparc_prompts()
+    assert source == "toy-world" and len(prompts) == 40
+    assert all(len(get_label_set("emoji-voc").extract(p)) >= 2 for p in prompts)      # compound: 2-3 classes each
+    assert Experiment({"comparison": {"sparc_prompts": "none"}}).sparc_prompts() is None
+    real = Experiment({"dataset": "voc2007", "data_root": str(tmp_path), "comparison": {"sparc_prompts_per_class": 3}})
+    prompts, source = real.sparc_prompts()
+    assert source == "template" and len(prompts) == 60
+    assert all(len(ids) >= 1 for ids in assign_compound_prompts("voc2007", prompts))
+    with pytest.raises(ConfigError, match="'toy-world' exists only in the toy world"):
+        Experiment({"dataset": "voc2007", "data_root": str(tmp_path),
+                    "comparison": {"sparc_prompts": "toy-world"}}).sparc_prompts()
+    with pytest.raises(ConfigError, match="needs an LLM"):
+        Experiment({"dataset": "voc2007", "data_root": str(tmp_path), "comparison": {"sparc_prompts": "llm"}}).sparc_prompts()
+
+
+def test_official_class_names_are_a_coco_option(tmp_path):
+    exp = Experiment({"dataset": "coco2014", "data_root": str(tmp_path), "class_names": "official"})
+    assert "motor bike" in exp.label_set.prompt_names and exp.label_set.classnames == get_label_set("coco2014").classnames
+    with pytest.raises(ConfigError, match="class_names: 'official' exists for coco2014 only"):
+        Experiment({"dataset": "voc2007", "data_root": str(tmp_path), "class_names": "official"})
+    from lcmc_core.experiments.profiles import load_profile
+    coco = load_profile("coco2014")
+    assert coco.params["class_names"] == "official" and coco.params["comparison.released_checkpoint"] is True
