@@ -3,8 +3,10 @@
 Writes synthetic embeddings with the real shapes into the feature cache's format (N images x 49
 positions x 1024 float16 local features and N x 1024 global ones, as CLIP RN50 gives at 224 px; a
 corpus of 100k sentence embeddings plus the prompt augmentation; the real class count and a
-realistic label density), then runs every row of the main comparison from that cache, with 1,000
-bootstrap resamples, and prints the time of each stage and the peak resident memory. It also
+realistic label density; CLIP's own pooled image embedding for the published zero-shot rows; SPARC's
+compound prompts, ``--sparc-per-class`` per class, each assigned to 2-3 random classes), then runs
+every row of the main comparison from that cache (SPARC and CoMC + SPARC fusion included), with
+1,000 bootstrap resamples, and prints the time of each stage and the peak resident memory. It also
 measures what mapping against a corpus memory (the ``memory: corpus`` ablation) costs on this
 machine and extrapolates it to the full dataset. The values are random: only time and memory
 mean anything here.
@@ -25,9 +27,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from lcmc_core.experiments.comparison import Evaluation, SparcPrompts, compare_on_embeddings
 from lcmc_core.images.features import FeatureFile, ImageFeatures, write_feature_entry
+from lcmc_core.method.comc import CoMC
 from lcmc_core.method.mapping import cross_modal_map
-from lcmc_core.experiments.comparison import MethodConfig, compare_on_embeddings
 from lcmc_core.text import corpus as corpus_mod
 from lcmc_core.text.label_sets import get_label_set
 
@@ -74,6 +77,7 @@ def main() -> None:
     parser.add_argument("--n-boot", type=int, default=1000)
     parser.add_argument("--keep", default=None, help="write the synthetic cache here and keep it (default: temp)")
     parser.add_argument("--memory-sample", type=int, default=20, help="images used to time the corpus-memory mapping")
+    parser.add_argument("--sparc-per-class", type=int, default=15, help="SPARC compound prompts per class (0: no SPARC)")
     args = parser.parse_args()
     n_images, mean_labels = SIZES[args.dataset]
     n = args.n or n_images
@@ -107,16 +111,25 @@ def main() -> None:
         prompt_emb = torch.from_numpy(RandomUnitRows((c, DIM), 4)[0:c])
         zero_shot = torch.from_numpy(RandomUnitRows((c, DIM), 5)[0:c])
         labels = random_labels(rng, n, c, mean_labels)
+        sparc = None
+        if args.sparc_per_class:
+            p = args.sparc_per_class * c
+            named = [rng.choice(c, size=int(rng.integers(2, 4)), replace=False) for _ in range(p)]
+            sparc = SparcPrompts(simple=torch.from_numpy(RandomUnitRows((c, DIM), 6)[0:c]),
+                                 compound=torch.from_numpy(RandomUnitRows((p, DIM), 7)[0:p]),
+                                 class_compound=[[j for j, ids in enumerate(named) if k in ids] for k in range(c)],
+                                 texts=[f"compound {j}" for j in range(p)], source="synthetic")
         stage(f"synthetic corpus ({len(corpus)} texts)", t0, timings)
         gc.collect()
 
         t0 = time.perf_counter()
         feats = ImageFeatures(global_=FeatureFile(entry / "global.npy").tensor(),
-                              local=FeatureFile(entry / "local.npy"), key="synthetic", cache_path=entry)
-        config = MethodConfig(n_boot=args.n_boot)
+                              local=FeatureFile(entry / "local.npy"), key="synthetic", cache_path=entry,
+                              global_clip=torch.from_numpy(RandomUnitRows((n, DIM), 8)[0:n]))
         inner: dict[str, float] = {}
-        result = compare_on_embeddings(corpus, text_emb, prompt_emb, zero_shot, feats, labels, config,
-                                       cache=folder, timings=inner)
+        result = compare_on_embeddings(corpus, text_emb, prompt_emb, zero_shot, feats, labels, CoMC(),
+                                       evaluation=Evaluation(n_boot=args.n_boot), cache=folder, timings=inner,
+                                       sparc=sparc)
         comparison_s = time.perf_counter() - t0
         for k, v in inner.items():
             print(f"    {k:<32s} {v:8.1f} s", flush=True)
@@ -127,10 +140,11 @@ def main() -> None:
         k = min(args.memory_sample, n)
         queries = torch.cat([feats.global_[:k], feats.local[:k].float().reshape(-1, DIM)])
         t1 = time.perf_counter()
-        cross_modal_map(queries, text_emb, 0.01, 0.7)
+        est = CoMC()
+        cross_modal_map(queries, text_emb, est.temperature, est.alpha)
         exact_s = (time.perf_counter() - t1) / k * n
         t1 = time.perf_counter()
-        _, bound = cross_modal_map(queries, text_emb, 0.01, 0.7, top_k=256, return_bound=True)
+        _, bound = cross_modal_map(queries, text_emb, est.temperature, est.alpha, top_k=256, return_bound=True)
         topk_s = (time.perf_counter() - t1) / k * n
         flops = 2 * 2 * n * (1 + POSITIONS) * len(text_emb) * DIM
         stage("corpus-memory mapping sample", t0, timings)

@@ -24,12 +24,12 @@ import time
 import torch
 
 from lcmc_core.cache import cache_dir
+from lcmc_core.experiments.comparison import build_training_corpus
+from lcmc_core.experiments.profiles import load_profile
 from lcmc_core.images import toyclip
 from lcmc_core.images.models import has_local_branch, load_clip
 from lcmc_core.method import taidpt as T
 from lcmc_core.method.classifier import split_validation
-from lcmc_core.experiments.comparison import build_training_corpus
-from lcmc_core.experiments.profiles import load_profile
 from lcmc_core.text.label_sets import get_label_set
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -14,8 +14,8 @@ import tempfile
 
 import torch
 
-from lcmc_core.images import toyclip
 from lcmc_core.harness.provenance import system_info
+from lcmc_core.images import toyclip
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -30,9 +30,9 @@ def smoke_clip(smoke_spec):
 @pytest.fixture(scope="session")
 def smoke_comparison(smoke_clip):
     """run_comparison on 96 test scenes with a small corpus and short training (seconds)."""
+    from lcmc_core.experiments import comparison
     from lcmc_core.images import datasets
     from lcmc_core.method.classifier import TrainConfig
-    from lcmc_core.experiments import comparison
     from lcmc_core.method.comc import CoMC
     ds = datasets.load("emoji-voc", split="test", n=96)
     estimator = CoMC(classifier=TrainConfig(epochs=3, batch_size=64, warmup_epochs=1))

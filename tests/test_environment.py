@@ -7,8 +7,16 @@ import tomllib
 import yaml
 from packaging.requirements import Requirement
 
-from lcmc_core.environment import (INSTALLER_TOOLS, PROJECT, canonical_name, find_lock, lock_differences,
-                                   lock_summary, oldest_allowed, read_lock)
+from lcmc_core.environment import (
+    INSTALLER_TOOLS,
+    PROJECT,
+    canonical_name,
+    find_lock,
+    lock_differences,
+    lock_summary,
+    oldest_allowed,
+    read_lock,
+)
 from lcmc_core.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 import torch
 
-from lcmc_core.images import toyclip
 from lcmc_core.experiments import ablations
 from lcmc_core.experiments.rows import Row
+from lcmc_core.images import toyclip
 
 
 def test_sweep_mapping_alpha_one_is_no_mapping(smoke_comparison):

@@ -7,10 +7,10 @@ import torch
 import torch.nn.functional as F
 
 from lcmc_core import CoMC
-from lcmc_core.method.classifier import TrainConfig, train_text_classifier
-from lcmc_core.method.metrics import bootstrap_map_ci, f1_at_top_k, mean_average_precision
 from lcmc_core.experiments import comparison
 from lcmc_core.experiments.rows import Row
+from lcmc_core.method.classifier import TrainConfig, train_text_classifier
+from lcmc_core.method.metrics import bootstrap_map_ci, f1_at_top_k, mean_average_precision
 
 ROWS = [r for r in Row if not r.name.startswith("TAIDPT")]
 SMALL = TrainConfig(epochs=3, batch_size=64, warmup_epochs=1)
@@ -205,7 +205,7 @@ def _synthetic(n_texts=400, n_images=60, positions=3, d=24, seed=0, label_set="e
 
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
-    unit = lambda *shape: F.normalize(torch.randn(*shape, generator=gen), dim=-1)  # noqa: E731
+    unit = lambda *shape: F.normalize(torch.randn(*shape, generator=gen), dim=-1)
     from lcmc_core.text.label_sets import get_label_set
     c = len(get_label_set(label_set))
     directions = unit(c, d)

@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from lcmc_core.errors import ConfigError
-from lcmc_core.images import toyclip
 from lcmc_core.experiments.experiment import Experiment, label_sentence
 from lcmc_core.experiments.rows import Row
+from lcmc_core.images import toyclip
 from lcmc_core.text.label_sets import get_label_set
 
 from fixtures_datasets import make_voc2007

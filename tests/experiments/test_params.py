@@ -4,9 +4,9 @@ import dataclasses
 import pytest
 
 from lcmc_core.errors import ConfigError, LcmcError
-from lcmc_core.method.classifier import TrainConfig
 from lcmc_core.experiments import params as P
 from lcmc_core.experiments.comparison import ComparisonSettings, Evaluation
+from lcmc_core.method.classifier import TrainConfig
 from lcmc_core.method.comc import CoMC
 
 

@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lcmc_core.method.metrics import mean_average_precision, percentile_interval, seed_mean_bootstraps
 from lcmc_core.experiments import seeds
+from lcmc_core.method.metrics import mean_average_precision, percentile_interval, seed_mean_bootstraps
 
 ROWS = ["text classifier, global+local", "zero-shot", "CoMC (full)"]
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from lcmc_core.images import toyclip
 from lcmc_core.experiments import profiles
 from lcmc_core.experiments.experiment import Experiment
+from lcmc_core.images import toyclip
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = ROOT / "notebooks"

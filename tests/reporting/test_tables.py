@@ -159,8 +159,8 @@ def test_main_results_summary_claims_only_what_the_intervals_support():
 
 
 def test_method_colours_follow_the_row_families():
-    from lcmc_core.reporting import figures
     from lcmc_core.experiments.rows import FAMILIES, Row
+    from lcmc_core.reporting import figures
     assert {figures.method_family(r) for r in Row} <= set(figures.FAMILY_COLORS) == set(FAMILIES)
     assert figures.method_color("CoMC (full)") == figures.FAMILY_COLORS["CoMC"]
     assert figures.method_family("TaI-DPT + CoMC mapping (ablation)") == "TaI-DPT"
