@@ -15,7 +15,7 @@ comma := ,
 # lock never asks for a release pip here refuses
 PIP_CONSTRAINT_FILE := $(shell $(PYTHON) -m pip config get global.constraint 2>/dev/null)
 
-.PHONY: setup lock reproduce study test test-fast test-latest test-openai-oldest lint benchmark environment clean-cache
+.PHONY: setup lock reproduce verify study test test-fast test-latest test-openai-oldest lint benchmark environment clean-cache
 
 setup: $(STAMP)
 
@@ -36,10 +36,18 @@ lock: $(STAMP)
 		$(if $(PIP_CONSTRAINT_FILE),-c $(PIP_CONSTRAINT_FILE)) $(LOCK_ARGS) -o $(LOCK)
 	@echo "wrote $(LOCK); run make setup (or make test) to install it"
 
+OUT ?= results/$(PROFILE)
 reproduce: $(STAMP)
 	@# toy profiles: build the toy world and toy CLIPs first, printing their metrics and timings
-	$(if $(filter toy smoke,$(PROFILE)),$(PY) -m lcmc_core toy-clips --size $(PROFILE) --out results/$(PROFILE)/tables)
-	$(PY) -m lcmc_core reproduce --profile $(PROFILE) $(if $(ROOT),--root $(ROOT)) $(ARGS)
+	$(if $(filter toy smoke,$(PROFILE)),$(PY) -m lcmc_core toy-clips --size $(PROFILE) --out $(OUT)/tables)
+	$(PY) -m lcmc_core reproduce --profile $(PROFILE) --out $(OUT) $(if $(ROOT),--root $(ROOT)) $(ARGS)
+
+# a reviewer's check in one step: rerun the profile into results/<profile>-rerun (the committed results stay as
+# they are), then check that the rerun supports the same conclusions (numbers within the measured cross-machine
+# tolerances, verdicts and rankings; python -m lcmc_core verify --help)
+verify: $(STAMP)
+	$(MAKE) reproduce PROFILE=$(PROFILE) OUT=results/$(PROFILE)-rerun
+	$(PY) -m lcmc_core verify --profile $(PROFILE) --out results/$(PROFILE)-rerun --conclusions
 
 # the toy CLIP seed study (notebook 06): 3 seeds x 3 toy CLIP variants, about 35 minutes fresh on 2 cores
 study: $(STAMP)

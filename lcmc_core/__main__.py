@@ -76,7 +76,8 @@ def _run_verify(args) -> int:
 
     tol = Tolerance(rel=TOLERANCE.rel if args.rel_tol is None else args.rel_tol,
                     abs=TOLERANCE.abs if args.abs_tol is None else args.abs_tol)
-    report = verify(args.profile, out=args.out, reference=args.reference, tolerance=tol, revision=args.revision)
+    report = verify(args.profile, out=args.out, reference=args.reference, tolerance=tol, revision=args.revision,
+                    conclusions=args.conclusions, tolerances_file=args.tolerances)
     print(format_report(report, max_per_file=args.max_lines))
     return 0 if report.ok else 1
 
@@ -143,6 +144,11 @@ def build_parser() -> argparse.ArgumentParser:
     ver.add_argument("--rel-tol", type=float, default=None, help="relative tolerance (default: verify.TOLERANCE)")
     ver.add_argument("--abs-tol", type=float, default=None, help="absolute tolerance (default: verify.TOLERANCE)")
     ver.add_argument("--max-lines", type=int, default=20, help="differences printed per table (default 20)")
+    ver.add_argument("--conclusions", action="store_true",
+                     help="the reviewer's check: numbers within the measured cross-machine tolerances, verdicts and "
+                          "rankings compared as conclusions (passes on another CPU when the conclusions hold)")
+    ver.add_argument("--tolerances", default=None, metavar="FILE",
+                     help="cross-machine tolerances for --conclusions (default: the packaged measurement)")
     toy = sub.add_parser("toy-clips", help="build the toy world and every toy CLIP variant; write their metrics")
     toy.add_argument("--size", default="toy", choices=["toy", "smoke"])
     toy.add_argument("--out", default=None, help="output folder (default results/<size>)")

@@ -118,10 +118,13 @@ class VerifyReport:
     differences: list[Difference] = field(default_factory=list)
     #: what could make numbers move besides the code: installed packages vs the lock and vs the reference's run
     environment: list[str] = field(default_factory=list)
+    #: with ``conclusions=True``: the conclusions check (:mod:`lcmc_core.harness.conclusions`) instead of cell by cell
+    conclusions: object | None = None
 
     @property
     def ok(self) -> bool:
-        return not self.differences
+        return self.conclusions.ok if self.conclusions is not None else not self.differences
+
 
 
 # ---------------------------------------------------------------------------------------------
@@ -338,8 +341,14 @@ def reference_manifest(name: str, reference: str | os.PathLike | None, revision:
 
 
 def verify(profile: str = "toy", out: str | os.PathLike | None = None, reference: str | os.PathLike | None = None,
-           tolerance: Tolerance = TOLERANCE, revision: str = "HEAD", repo: str | os.PathLike | None = None) -> VerifyReport:
-    """Compare the rerun in ``out`` (default ``results/<profile>``) with the committed tables; see the module docstring."""
+           tolerance: Tolerance = TOLERANCE, revision: str = "HEAD", repo: str | os.PathLike | None = None,
+           conclusions: bool = False, tolerances_file: str | os.PathLike | None = None) -> VerifyReport:
+    """Compare the rerun in ``out`` (default ``results/<profile>``) with the committed tables; see the module docstring.
+
+    ``conclusions=True``: the reviewer's check (:mod:`lcmc_core.harness.conclusions`): numbers within the
+    measured cross-machine tolerances (``tolerances_file``, default the packaged one), verdicts and
+    rankings compared as conclusions.
+    """
     from ..experiments.profiles import load_profile
 
     if Path(str(profile)).suffix in (".yaml", ".yml"):
@@ -360,6 +369,12 @@ def verify(profile: str = "toy", out: str | os.PathLike | None = None, reference
         raise ConfigError(f"verify: {ref_label} holds no tables (*.csv, *.json)")
     report = VerifyReport(rerun=str(rerun_dir), reference=ref_label, tolerance=tolerance,
                           environment=environment_notes(manifest, reference_manifest(name, reference, revision, repo)))
+    if conclusions:
+        from .conclusions import check_conclusions, load_tolerances
+        report.compared = [f"tables/{f}" for f in sorted(set(committed) & set(rerun))]
+        report.conclusions = check_conclusions(committed, rerun, load_tolerances(tolerances_file),
+                                               lambda column: bool(IGNORED.match(column.strip())))
+        return report
     for file in sorted(set(committed) | set(rerun)):
         shown = f"tables/{file}"
         if file not in rerun:
@@ -376,6 +391,9 @@ def verify(profile: str = "toy", out: str | os.PathLike | None = None, reference
 
 def format_report(report: VerifyReport, max_per_file: int = 20) -> str:
     """The differences, one line each (at most ``max_per_file`` per file), and a closing summary line."""
+    if report.conclusions is not None:
+        from .conclusions import format_conclusions
+        return "\n".join(report.environment + [format_conclusions(report.conclusions, report.rerun, report.reference)])
     lines, per_file = [], {}
     for d in report.differences:
         per_file[d.file] = per_file.get(d.file, 0) + 1

@@ -90,6 +90,7 @@ __all__ = [
     "family_wise_comparisons",
     "verdict_margin",
     "verdicts_agree",
+    "verdict_direction",
 ]
 
 DIFFICULT_MODES = ("negative", "ignore")
@@ -728,25 +729,46 @@ def verdict_margin(low: float, high: float) -> float:
     return min(abs(low), abs(high))
 
 
-def verdicts_agree(committed, rerun, tolerance: float) -> bool:
-    """Whether a rerun's interval ``(low, high)`` supports the committed interval's verdict, up to ``tolerance`` on the ends.
+def verdict_direction(verdict: str) -> int:
+    """+1 for a verdict that says "higher" / "helps", -1 for "lower" / "hurts", 0 for "not distinguishable"."""
+    text = str(verdict).strip().lower()
+    if text.endswith(("higher", "helps")):
+        return 1
+    if text.endswith(("lower", "hurts")):
+        return -1
+    if "not distinguishable" in text or text.endswith("zero"):
+        return 0
+    raise ConfigError(f"verdict {verdict!r}: expected one ending in higher/helps, lower/hurts, or 'not distinguishable'")
 
-    The verdicts are :func:`interval_verdict`'s ("higher" above 0, "lower" below, else "not
-    distinguishable"). Equal verdicts agree. "higher" (or "lower") against "not distinguishable"
-    agree only when the end that decides that side (the low end for "higher", the high end for
-    "lower") lies within ``tolerance`` of 0 in the committed or in the rerun interval: moving the
-    ends by at most ``tolerance`` could then give both the same verdict. "higher" against "lower"
-    never agree. This judges the verdict only; whether the numbers themselves reproduce is a
-    separate check of the ends against their own tolerance.
+
+def verdicts_agree(committed, rerun, tolerance: float) -> bool:
+    """Whether a rerun's verdict supports the committed one, up to ``tolerance`` on the interval ends.
+
+    ``committed`` / ``rerun`` are intervals ``(low, high)`` (the verdict is :func:`interval_verdict`'s:
+    "higher" above 0, "lower" below, else "not distinguishable") or ``(verdict, low, high)`` with the
+    verdict as written in a table (read by :func:`verdict_direction`). Equal verdicts agree. "higher"
+    (or "lower") against "not distinguishable" agree only when the end that decides that side (the low
+    end for "higher", the high end for "lower") lies within ``tolerance`` of 0 in the committed or in
+    the rerun interval: moving the ends by at most ``tolerance`` could then give both the same verdict.
+    "higher" against "lower" never agree. This judges the verdict only; whether the numbers themselves
+    reproduce is a separate check of the ends against their own tolerance.
     """
-    c_low, c_high = _interval(committed, "committed")
-    r_low, r_high = _interval(rerun, "rerun")
+    def read(value, name):
+        if isinstance(value, (tuple, list)) and len(value) == 3:
+            low, high = _interval(value[1:], name)
+            return verdict_direction(value[0]), low, high
+        low, high = _interval(value, name)
+        return (1 if low > 0 else -1 if high < 0 else 0), low, high
+
+    c_dir, c_low, c_high = read(committed, "committed")
+    r_dir, r_low, r_high = read(rerun, "rerun")
     tol = check_real("tolerance", tolerance, 0)
-    first, second = interval_verdict(c_low, c_high), interval_verdict(r_low, r_high)
-    if first == second:
+    if c_dir == r_dir:
         return True
-    if "not distinguishable" not in (first, second):
+    if c_dir * r_dir < 0:
         return False
-    decisive = first if first != "not distinguishable" else second
-    ends = (c_low, r_low) if decisive == "higher" else (c_high, r_high)
+    decisive = c_dir or r_dir
+    ends = (c_low, r_low) if decisive > 0 else (c_high, r_high)
     return min(abs(e) for e in ends) <= tol
+
+

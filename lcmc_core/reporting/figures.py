@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["FAMILY_COLORS", "MAPPING_COLORS", "method_family", "method_color", "forest_plot", "difference_plot",
+           "core_range", "OFF_SCALE_IQR",
            "bars_with_errors", "PIPELINE_STEPS", "pipeline_texts", "pipeline_diagram", "sprite_legend", "cooccurrence_heatmaps",
            "prediction_gallery"]
 
@@ -36,45 +37,98 @@ def method_color(name: str) -> str:
 
 
 def _legend(ax, families):
+    """The family legend outside the data: to the right of the axes."""
     from matplotlib.patches import Patch
     ax.legend(handles=[Patch(color=FAMILY_COLORS[f], label=f) for f in FAMILY_COLORS if f in families],
-              loc="lower right", fontsize=8, title="family", title_fontsize=8)
+              loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, title="family", title_fontsize=8,
+              borderaxespad=0.0)
+
+
+#: Points further than this many interquartile ranges from the middle half of the values are drawn off scale.
+OFF_SCALE_IQR = 3.0
+
+
+def core_range(values) -> tuple[float, float]:
+    """The range a zoomed axis shows: every value within :data:`OFF_SCALE_IQR` interquartile ranges of the quartiles
+    (Tukey's far-out fences), so one far-off row cannot squeeze the others into a few pixels."""
+    v = np.asarray(list(values), dtype=float)
+    v = v[np.isfinite(v)]
+    q1, q3 = np.percentile(v, [25, 75])
+    iqr = max(q3 - q1, 1e-9)
+    inside = v[(v >= q1 - OFF_SCALE_IQR * iqr) & (v <= q3 + OFF_SCALE_IQR * iqr)]
+    return float(inside.min()), float(inside.max())
+
+
+def _off_scale(ax, value: float, y: float, lo: float, hi: float, color: str, label: str) -> bool:
+    """Draw a row whose value lies outside ``[lo, hi]`` as an arrow at the axis edge with its value; True if it did."""
+    if lo <= value <= hi:
+        return False
+    left = value < lo
+    x = lo if left else hi
+    ax.plot(x, y, "<" if left else ">", color=color, ms=9, clip_on=False)
+    ax.annotate(f"{label} (off scale)", (x, y), xytext=(8 if left else -8, 0), textcoords="offset points",
+                ha="left" if left else "right", va="center", fontsize=8, color=color)
+    return True
 
 
 def forest_plot(ax, table: pd.DataFrame, reference: str | None = None, value: str = "mAP",
                 low: str = "CI low", high: str = "CI high", xlabel: str = "test mAP (%)") -> None:
-    """Point and interval per method on a zoomed axis, coloured by family, a dashed line at ``reference``'s value."""
+    """Point and interval per method on a zoomed axis, coloured by family, a dashed line at ``reference``'s value.
+
+    Rows far from the others (:func:`core_range`) are drawn off scale: an arrow at the edge with their value.
+    """
     y = np.arange(len(table))
     colors = [method_color(m) for m in table.index]
     has_ci = low in table and high in table
+    lo, hi = core_range(table[value])
+    span = max(hi - lo, 1.0)
+    if has_ci:
+        ends = pd.concat([table[low], table[high]])
+        lo, hi = min(lo, ends[ends >= lo - span].min()), max(hi, ends[ends <= hi + span].max())
+    pad = max(0.5, 0.05 * (hi - lo))
+    lo, hi = lo - pad, hi + 4 * pad
     for yi, (_name, row), c in zip(y, table.iterrows(), colors):
+        if _off_scale(ax, row[value], yi, lo, hi, c, f"{row[value]:.1f}"):
+            continue
         if has_ci:
-            ax.plot([row[low], row[high]], [yi, yi], color=c, lw=2)
+            ax.plot([max(row[low], lo), min(row[high], hi)], [yi, yi], color=c, lw=2)
         ax.plot(row[value], yi, "o", color=c, ms=6)
-        ax.text(row[high] if has_ci else row[value], yi, f"  {row[value]:.1f}", va="center", fontsize=8)
+        ax.text(min(row[high], hi) if has_ci else row[value], yi, f"  {row[value]:.1f}", va="center", fontsize=8)
     if reference is not None and reference in table.index:
-        ax.axvline(table.loc[reference, value], color=FAMILY_COLORS["zero-shot"], ls="--", lw=1,
-                   label=f"{reference[:40]}")
+        ax.axvline(table.loc[reference, value], color=FAMILY_COLORS["zero-shot"], ls="--", lw=1)
     ax.set_yticks(y, table.index, fontsize=8)
     ax.invert_yaxis()
-    lo = (table[low] if has_ci else table[value]).min()
-    hi = (table[high] if has_ci else table[value]).max()
-    pad = max(1.0, 0.08 * (hi - lo))
-    ax.set_xlim(lo - pad, hi + 3 * pad)
+    ax.set_xlim(lo, hi)
     ax.set_xlabel(xlabel)
     _legend(ax, {method_family(m) for m in table.index})
 
 
-def difference_plot(ax, paired: pd.DataFrame, xlabel: str = "difference in mAP points (paired 95% interval)") -> None:
-    """Paired differences with their intervals around a line at 0; filled where the interval excludes 0."""
+def difference_plot(ax, paired: pd.DataFrame,
+                    xlabel: str = "CoMC minus the row (mAP points): family-wise 95% interval (thick), unadjusted (thin)"
+                    ) -> None:
+    """Paired differences around a line at 0: the family-wise interval (thick) over the unadjusted one (thin);
+    filled where the family-wise interval excludes 0; far-off rows drawn off scale."""
     y = np.arange(len(paired))
+    family = "family-wise low" in paired
+    lo_col, hi_col = ("family-wise low", "family-wise high") if family else ("CI low", "CI high")
+    lo, hi = core_range(list(paired["difference"]) + [0.0])
+    span = max(hi - lo, 1.0)
+    ends = pd.concat([paired[lo_col], paired[hi_col]])
+    lo, hi = min(lo, ends[ends >= lo - span].min()), max(hi, ends[ends <= hi + span].max())
+    pad = max(0.2, 0.05 * (hi - lo))
+    lo, hi = lo - pad, hi + pad
     for yi, (name, row) in zip(y, paired.iterrows()):
         other = name.split(" - ", 1)[-1]
         c = method_color(other) if not name.startswith("mapping gain") else FAMILY_COLORS["CoMC"]
-        ax.plot([row["CI low"], row["CI high"]], [yi, yi], color=c, lw=2)
-        excludes = row["CI low"] > 0 or row["CI high"] < 0
+        if _off_scale(ax, row["difference"], yi, lo, hi, c, f"{row['difference']:+.1f}"):
+            continue
+        if family:
+            ax.plot([max(row["CI low"], lo), min(row["CI high"], hi)], [yi, yi], color=c, lw=1)
+        ax.plot([max(row[lo_col], lo), min(row[hi_col], hi)], [yi, yi], color=c, lw=3, alpha=0.7)
+        excludes = row[lo_col] > 0 or row[hi_col] < 0
         ax.plot(row["difference"], yi, "o", color=c, ms=6, mfc=c if excludes else "white")
     ax.axvline(0, color="black", lw=1)
+    ax.set_xlim(lo, hi)
     ax.set_yticks(y, paired.index, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel(xlabel)

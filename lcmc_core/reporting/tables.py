@@ -222,25 +222,28 @@ def ours_and_published(table: pd.DataFrame, dataset: str, label: str = "this run
 
 
 def _paired_sentence(sc, other: str, what: str) -> str | None:
-    """One sentence from the paired difference "CoMC (full) - other", or None if that row is absent."""
+    """One sentence from the paired difference "CoMC (full) - other": verdict and interval family-wise, or None."""
     key = f"{Row.COMC} - {other}"
-    if key not in sc.paired.index or "CI low" not in sc.paired:
+    if key not in sc.paired.index or "family-wise low" not in sc.paired:
         return None
     from ..method.metrics import interval_verdict
     r = sc.paired.loc[key]
-    verdict = "CoMC is " + interval_verdict(r["CI low"], r["CI high"], f"higher than {what}", f"lower than {what}",
+    lo, hi = r["family-wise low"], r["family-wise high"]
+    verdict = "CoMC is " + interval_verdict(lo, hi, f"higher than {what}", f"lower than {what}",
                                             f"not distinguishable from {what}")
-    return (f"{verdict}: {r['difference']:+.1f} points, paired 95% interval [{r['CI low']:+.1f}, "
-            f"{r['CI high']:+.1f}], std {r['std over seeds']:.1f} over {int(r['seeds'])} seeds.")
+    return (f"{verdict}: {r['difference']:+.1f} points, family-wise interval [{lo:+.1f}, {hi:+.1f}] (unadjusted "
+            f"[{r['CI low']:+.1f}, {r['CI high']:+.1f}]), std {r['std over seeds']:.1f} over {int(r['seeds'])} seeds.")
 
 
 def main_results_summary(sc, note: str = "") -> str:
-    """What the main table shows, as markdown generated from it: only what the paired intervals support."""
+    """What the main table shows, as markdown generated from it: only what the family-wise intervals support."""
     from ..experiments.seeds import MAPPING_GAIN
     t = sc.table
     zs = [r for r in (Row.ZERO_SHOT_PUBLISHED, Row.ZERO_SHOT_SELECT, Row.ZERO_SHOT_DENSE) if r in t.index]
+    k = max(len(sc.paired) - (MAPPING_GAIN in sc.paired.index), 0)
     lines = [f"**What the table shows** ({len(sc.seeds)} seeds, {len(sc.first.labels)} test images"
-             + (f"; {note}" if note else "") + "):", ""]
+             + (f"; {note}" if note else "") + "). Intervals resample the seeds and the test images; verdicts are "
+             f"read from intervals that hold for all {k} comparisons with CoMC together (95%, max-|t| bootstrap):", ""]
     if Row.COMC in t.index:
         c = t.loc[Row.COMC]
         lines.append(f"- {Row.COMC} reaches {c['mAP']:.1f} ± {c['mAP std']:.1f} mAP (mean ± std over seeds).")
@@ -251,25 +254,28 @@ def main_results_summary(sc, note: str = "") -> str:
     s = _paired_sentence(sc, Row.ZERO_SHOT_OWN_FEATURES, "zero-shot on exactly its features")
     if s:
         lines.append(f"- Like for like, {s[0].lower() + s[1:]}")
-    if MAPPING_GAIN in sc.paired.index and "CI low" in sc.paired:
+    if MAPPING_GAIN in sc.paired.index and "family-wise low" in sc.paired:
         r = sc.paired.loc[MAPPING_GAIN]
         from ..method.metrics import interval_verdict
-        supported = interval_verdict(r["CI low"], r["CI high"], "the mapping helps", "the mapping hurts",
+        lo, hi = r["family-wise low"], r["family-wise high"]
+        supported = interval_verdict(lo, hi, "the mapping helps", "the mapping hurts",
                                      "the mapping's effect is not distinguishable from zero")
-        lines.append(f"- The mapping adds {r['difference']:+.1f} points [{r['CI low']:+.1f}, {r['CI high']:+.1f}] "
-                     f"over the same classifier without it: {supported}.")
-    for other, what in ((Row.DECAP, "DeCap's projection (alpha 0)"), (Row.C3, "C3's mean shift"),
-                        (Row.COMC_SPARC_STANDARDISATION, "CoMC with SPARC's standardisation"),
-                        (Row.TAIDPT, "TaI-DPT on the same corpus")):
+        lines.append(f"- The mapping adds {r['difference']:+.1f} points [{lo:+.1f}, {hi:+.1f}] over the same classifier "
+                     f"without it: {supported}.")
+    for other, what in ((Row.SPARC, "SPARC (compound prompts, PCA fusion)"), (Row.DECAP, "DeCap's projection (alpha 0)"),
+                        (Row.C3, "C3's mean shift"), (Row.COMC_SPARC_STANDARDISATION, "CoMC with SPARC's standardisation"),
+                        (Row.COMC_SPARC_FUSION, "CoMC with SPARC's fusion"), (Row.TAIDPT, "TaI-DPT on the same corpus"),
+                        (Row.COMC_RELEASED, "the authors' released checkpoint")):
         s = _paired_sentence(sc, other, what)
         if s:
             lines.append(f"- {s}")
     off = f"{Row.COMC} - {Row.COMC_OFFICIAL_PROTOCOL}"
-    if off in sc.paired.index and "CI low" in sc.paired:
+    if off in sc.paired.index and "family-wise low" in sc.paired:
         r = sc.paired.loc[off]
         lines.append(f"- Choosing the epoch on test images (the official protocol) is worth {-r['difference']:+.1f} "
-                     f"points [{-r['CI high']:+.1f}, {-r['CI low']:+.1f}] here; it uses test labels, so it is "
-                     "shown for reference only.")
+                     f"points [{-r['family-wise high']:+.1f}, {-r['family-wise low']:+.1f}] here (per seed: "
+                     f"{' '.join(f'{-float(d):+.2f}' for d in str(r['per-seed differences']).split())}); it uses "
+                     "test labels, so it is shown for reference only.")
     return "\n".join(lines)
 
 

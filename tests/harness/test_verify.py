@@ -154,3 +154,79 @@ def test_the_report_says_whether_the_environment_is_the_lock_and_what_differs_fr
     out = capsys.readouterr().out
     assert "1 package(s) of the rerun differ from requirements.lock: torch 2.15.0 (lock: 2.14.1)" in out
     assert "torch 2.15.0 (reference run: 2.14.1)" in out and "cpu_model AMD EPYC" in out
+
+
+# --- the reviewer's check: conclusions, not cells ----------------------------------------------------
+PAIRED = ("comparison,difference,CI low,CI high,family-wise low,family-wise high,verdict\n"
+          "CoMC (full) - zero-shot,1.60,0.40,2.50,0.10,2.90,CoMC (full) higher\n"
+          "CoMC (full) - DeCap,-0.60,-1.20,-0.01,-1.40,0.20,not distinguishable\n"
+          "CoMC (full) - C3,0.80,0.20,1.50,0.05,1.70,CoMC (full) higher\n")
+TABLE = "method,mAP,CI low,CI high\nzero-shot,82.10,80.9,83.4\nDeCap,84.30,83.1,85.4\nCoMC (full),83.70,82.4,84.9\n"
+TOLERANCES = {"default": 0.5, "tables": {"05_main_results.csv": {"*": 0.6}, "05_paired_differences.csv": {"*": 0.3}}}
+
+
+def _conclusion_tables(folder: Path, paired: str = PAIRED, table: str = TABLE) -> Path:
+    (folder / "tables").mkdir(parents=True, exist_ok=True)
+    (folder / "tables" / "05_paired_differences.csv").write_text(paired)
+    (folder / "tables" / "05_main_results.csv").write_text(table)
+    (folder / "manifest.json").write_text(json.dumps({"status": "ok"}))
+    return folder
+
+
+def _check(tmp_path, rerun: Path, ref: Path, capsys) -> tuple[int, str]:
+    tol = tmp_path / "tolerances.json"
+    tol.write_text(json.dumps(TOLERANCES))
+    code = main(["verify", "--out", str(rerun), "--reference", str(ref / "tables"), "--conclusions",
+                 "--tolerances", str(tol)])
+    return code, capsys.readouterr().out
+
+
+def test_a_rerun_with_small_differences_fails_the_exact_check_and_passes_the_conclusions(tmp_path, capsys):
+    ref = _conclusion_tables(tmp_path / "ref")
+    moved = PAIRED.replace("1.60,0.40,2.50,0.10", "1.45,0.31,2.38,0.02").replace("-1.20,-0.01", "-1.05,0.12")
+    rerun = _conclusion_tables(tmp_path / "rerun", moved, TABLE.replace("84.30", "84.05").replace("83.70", "83.72"))
+    assert main(["verify", "--out", str(rerun), "--reference", str(ref / "tables")]) == 1   # exact: cells differ
+    capsys.readouterr()
+    code, out = _check(tmp_path, rerun, ref, capsys)
+    assert code == 0, out
+    assert "conclusions hold: 3 of 3 verdicts" in out
+
+
+def test_a_verdict_changed_by_hand_fails_naming_the_claim(tmp_path, capsys):
+    ref = _conclusion_tables(tmp_path / "ref")
+    flipped = PAIRED.replace("0.80,0.20,1.50,0.05,1.70,CoMC (full) higher", "0.80,0.20,1.50,0.05,1.70,CoMC (full) lower")
+    code, out = _check(tmp_path, _conclusion_tables(tmp_path / "rerun", flipped), ref, capsys)
+    assert code == 1
+    assert "verdict: 05_paired_differences.csv / CoMC (full) - C3: committed 'CoMC (full) higher'" in out
+    assert "rerun 'CoMC (full) lower'" in out and "conclusions CHANGED" in out
+
+
+def test_a_verdict_at_its_boundary_may_flip_and_a_resolved_one_may_not(tmp_path, capsys):
+    ref = _conclusion_tables(tmp_path / "ref")
+    # C3's family-wise interval ended at +0.05, within the tolerance 0.3 of 0: "not distinguishable" is the same claim
+    near = PAIRED.replace("0.80,0.20,1.50,0.05,1.70,CoMC (full) higher", "0.70,0.10,1.40,-0.04,1.60,not distinguishable")
+    assert _check(tmp_path, _conclusion_tables(tmp_path / "r1", near), ref, capsys)[0] == 0
+    # zero-shot's ended at +0.10 committed but -0.50 in the rerun: beyond the tolerance, the claim changed
+    far = PAIRED.replace("1.60,0.40,2.50,0.10,2.90,CoMC (full) higher", "1.00,-0.20,2.00,-0.50,2.50,not distinguishable")
+    code, out = _check(tmp_path, _conclusion_tables(tmp_path / "r2", far), ref, capsys)
+    assert code == 1 and "CoMC (full) - zero-shot" in out
+
+
+def test_a_resolved_ranking_that_swaps_fails_and_one_within_the_noise_does_not(tmp_path, capsys):
+    ref = _conclusion_tables(tmp_path / "ref")
+    within = TABLE.replace("84.30", "83.65").replace("83.70", "83.75")   # 0.6 apart committed: within 0.6, unresolved
+    assert _check(tmp_path, _conclusion_tables(tmp_path / "r1", table=within), ref, capsys)[0] == 1   # a number moved
+    swapped = TABLE.replace("82.10", "82.20").replace("83.70", "82.00")
+    code, out = _check(tmp_path, _conclusion_tables(tmp_path / "r2", table=swapped), ref, capsys)
+    assert code == 1 and "ranking: 05_main_results.csv / CoMC (full) above zero-shot" in out
+
+
+def test_the_packaged_tolerances_come_from_a_measurement():
+    from lcmc_core.harness.conclusions import MARGIN, load_tolerances
+    tol = load_tolerances()
+    assert tol["margin"] == MARGIN and tol["measured"]["cpu_caps"] and tol["tables"]
+    for file, columns in tol["tables"].items():
+        measured = tol["measured"]["largest_difference"].get(file, {})
+        for column, value in columns.items():
+            if column in measured:
+                assert value >= MARGIN * measured[column] - 1e-12, (file, column)
