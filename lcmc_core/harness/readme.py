@@ -53,8 +53,9 @@ def results_readme(manifest: Mapping[str, Any], checkout: str | None = None, tit
     note = toy_world_caption(profile) if profile in TOY_PROFILES else ""
     if note:
         lines += [f"> {note}.", ""]
-    lines += ["Check a rerun against the committed tables with "
-              f"`python -m lcmc_core verify --profile {profile}`.", "", "## Reading order", ""]
+    lines += [f"Check a rerun against these results: `python -m lcmc_core verify --profile {profile}` (cell by cell, "
+              f"for a rerun on the same machine) or `--conclusions` (on another machine: numbers within the measured "
+              f"cross-machine tolerances, verdicts and rankings as conclusions).", "", "## Reading order", ""]
     for i, name in enumerate(names, 1):
         entry = notebooks[name]
         what = entry["title"] if "title" in entry else about.get(name[:2], "")
@@ -82,8 +83,9 @@ def results_readme(manifest: Mapping[str, Any], checkout: str | None = None, tit
         for fig in figures:
             files = fig.get("files") or []
             png = next((f for f in files if f.endswith(".png")), files[0] if files else "")
-            caption = fig.get("caption") or fig.get("title") or fig["name"]
-            where = f"cell {fig['cell']} of `{name}.ipynb`" if fig.get("cell") is not None else f"`{name}.ipynb`"
+            caption = fig.get("caption") or (fig.get("title") or fig["name"]).split("\n")[0]
+            where = (f"cell {fig['cell']} of the executed `{name}.ipynb`" if fig.get("cell") is not None
+                     else f"`{name}.ipynb`")
             others = " ".join(f"[{Path(f).suffix[1:]}]({f})" for f in files if f != png)
             flags = "" if fig.get("has_labels", True) and (fig.get("has_title") or fig.get("has_caption", True)) \
                 else " (some axes lack labels or a title)"

@@ -68,7 +68,9 @@ README_NAME = "README.md"
 #: 3: notebook entries record their title, figures, tables and data files; paths are scrubbed; kernel setup
 MANIFEST_VERSION = 3
 #: Run in every kernel before the first cell (IPython's ``exec_lines``): DataFrames display rounded.
-KERNEL_SETUP = ("import pandas as _lcmc_pd; _lcmc_pd.set_option('display.precision', 3); del _lcmc_pd",)
+KERNEL_SETUP = ("import pandas as _lcmc_pd; _lcmc_pd.set_option('display.precision', 3); del _lcmc_pd",
+                # progress as text in executed notebooks (widget bars would be saved stuck at 0%)
+                "import tqdm.auto as _lcmc_ta, tqdm.std as _lcmc_ts; _lcmc_ta.tqdm = _lcmc_ts.tqdm; del _lcmc_ta, _lcmc_ts")
 #: Folder (under the results folder) where notebooks leave their own status (see lcmc_core.outputs.report_status).
 STATUS_DIR = "status"
 _NOTEBOOK = re.compile(r"^(\d{2})_[^/]+\.ipynb$")
@@ -380,14 +382,15 @@ def _finish_executed(executed: Path, secrets: Sequence[str], scrubber: prov.Path
     scrubber.scrub_file(executed)
 
 
-def _outputs(out_dir: Path, nb: Path) -> dict[str, list[dict]]:
-    """What the notebook saved (report's records), each with the index of the cell that saved it in ``nb``."""
+def _outputs(out_dir: Path, nb: Path, executed: Path) -> dict[str, list[dict]]:
+    """What the notebook saved (its output records), each with the cell that saved it: its number, counting every
+    cell from 1, in the *executed* copy (which holds papermill's injected-parameters cell), where a reader finds it."""
     import nbformat
 
     records = read_output_records(out_dir, nb.stem)
     try:
-        sources = [c.source.strip() if c.cell_type == "code" else None
-                   for c in nbformat.read(str(nb), as_version=4).cells]
+        sources = [None] + [c.source.strip() if c.cell_type == "code" else None
+                            for c in nbformat.read(str(executed), as_version=4).cells]
     except Exception:
         sources = []
     out: dict[str, list[dict]] = {"figures": [], "tables": [], "data": []}
@@ -614,7 +617,7 @@ class _Run:
             redact_file(html, self.secrets)
             self.scrubber.scrub_file(html)
         entry.update(finished=now(), seconds=seconds, html=relative(html, self.out_dir) if html else None,
-                     **_outputs(self.out_dir, nb))
+                     **_outputs(self.out_dir, nb, executed))
         current.clear()
         if error is None:
             status = read_status(self.out_dir, nb.stem) or {}

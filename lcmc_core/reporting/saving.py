@@ -21,7 +21,6 @@ import json
 import math
 import os
 import re
-import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -95,24 +94,21 @@ def save_figure(fig, name: str, out_dir: PathLike | None = None, formats: Sequen
                 dpi: int = 150, caption: str | None = None, **savefig_kwargs) -> list[Path]:
     """Save a matplotlib figure as ``figures/<name>.png`` (150 dpi) and ``.pdf``; return the paths.
 
-    The figure must say what it shows (:func:`figure_labels`): with neither a title (``suptitle`` or
-    an axes title) nor a ``caption``, and no axis label at all, it is refused (``ValueError`` naming
-    it); with labels but no title or caption it is saved with a warning naming it. Whether each
-    axes has a title and x/y labels is recorded with the figure (manifest, results README), where
-    ``tests/test_companion.py`` checks it; a missing label on one axes does not warn, so that
-    headless runs stay free of warnings. ``caption`` (one sentence) goes with the figure into the
-    manifest and the results README.
+    Every figure says what it shows: ``caption`` (one or two sentences: what is plotted, on what data,
+    what to read from it) is required and goes with the figure into the manifest and the results
+    README; a figure without one is refused (``ValueError`` naming it), as is one with no axis label
+    at all. Whether each axes has a title and x/y labels is recorded with the figure (manifest,
+    results README), where ``tests/test_companion.py`` checks it.
     """
     import matplotlib
 
     _check_name(name, "save_figure")
+    if not isinstance(caption, str) or len(caption.strip()) < 20:
+        raise ValueError(f"save_figure({name!r}): caption=... is required: one or two sentences that say what the "
+                         f"figure shows (what is plotted, on which data, what to read from it); got {caption!r}")
     labels = figure_labels(fig, caption)
-    if not labels["titled"] and not labels["any_label"]:
-        raise ValueError(f"save_figure({name!r}): the figure has no title, caption or axis label; give it a "
-                         f"title (ax.set_title / fig.suptitle) or caption=..., and x/y labels")
-    if not labels["titled"]:
-        warnings.warn(f"save_figure({name!r}): the figure has no title or caption (ax.set_title, fig.suptitle "
-                      f"or caption=...)", UserWarning, stacklevel=2)
+    if not labels["any_label"]:
+        raise ValueError(f"save_figure({name!r}): the figure has no axis label; give its axes x/y labels")
     root = results_dir(out_dir)
     folder = root / "figures"
     paths = []
