@@ -24,8 +24,15 @@ from .rows import Row
 
 __all__ = ["sweep_mapping", "compare_memories", "compare_branches", "sweep_noise", "sweep_corpus_size",
            "corpus_size_grid", "compare_losses", "mapping_gain", "held_out_text_map", "variant_gap_views",
-           "mapping_gain_by_variant", "gap_study", "compare_corpus_labels", "text_map_by_label_count",
-           "mapping_view", "mapping_explorer", "LOSS_NAMES"]
+           "mapping_gain_by_variant", "gap_study", "STUDY_ROWS", "STUDY_COMPARISONS", "compare_corpus_labels",
+           "text_map_by_label_count", "mapping_view", "mapping_explorer", "LOSS_NAMES", "SWEEP_ALPHAS",
+           "SWEEP_TEMPERATURES", "NOISE_STDS", "CORPUS_SIZES", "ablation_tables"]
+
+#: The grids notebook 04 sweeps (each holds the official value: alpha 0.7, tau 0.01, noise std 0.1).
+SWEEP_ALPHAS = (0.0, 0.1, 0.3, 0.5, 0.7, 0.8, 0.9, 1.0)
+SWEEP_TEMPERATURES = (0.003, 0.01, 0.03, 0.1, 1.0)
+NOISE_STDS = (0.0, 0.05, 0.1, 0.2, 0.3)
+CORPUS_SIZES = (0, 300, 1000, 5000)
 
 #: Spelled-out names of the official code's losses (the keys are ``TrainConfig.loss`` values).
 LOSS_NAMES = {
@@ -153,8 +160,37 @@ def compare_corpus_labels(exp, seed: int | None = None, **overrides) -> pd.DataF
     return pd.DataFrame(rows)
 
 
-def held_out_text_map(result: ComparisonResult, fraction: float = 0.1) -> tuple[object, list[dict]]:
+def ablation_tables(results, exp) -> dict[str, pd.DataFrame]:
+    """Every ablation of notebook 04 over the seeds' results, mean and std over seeds (``corpus_labels``: seed 0).
+
+    Keys: ``memory`` (class prompts vs corpus sentences), ``branches``, ``noise`` (:data:`NOISE_STDS`),
+    ``corpus_size`` (:data:`CORPUS_SIZES` below every seed's corpus, then all of it), ``losses``,
+    ``corpus_labels`` (:func:`compare_corpus_labels`, the run's first seed only: it runs two comparisons).
+    """
+    from .seeds import mean_std, over_seeds
+
+    if results[0].settings.memory != "prompts":
+        raise ValueError("ablation_tables: the memory ablation compares against the official class-prompt memory; "
+                         "run it with comparison.memory=prompts")
+    n_all = min(corpus_size_grid(r)[-1] for r in results)
+    return {
+        "memory": mean_std(over_seeds(lambda r: compare_memories(r, {"class prompts": r.memory,
+                                                                     "corpus sentences": r.text_emb}), results),
+                           ["memory", "size"], ["mAP"]),
+        "branches": mean_std(over_seeds(compare_branches, results), ["mapping", "branch"], ["mAP"]),
+        "noise": mean_std(over_seeds(sweep_noise, results, NOISE_STDS), "noise std"),
+        "corpus_size": mean_std(over_seeds(sweep_corpus_size, results, [n for n in CORPUS_SIZES if n < n_all] + [n_all]),
+                                "sentences"),
+        "losses": mean_std(over_seeds(compare_losses, results), "loss"),
+        "corpus_labels": compare_corpus_labels(exp),
+    }
+
+
+def held_out_text_map(result, fraction: float = 0.1) -> tuple[object, list[dict]]:
     """Train on (1 - fraction) of the corpus and report held-out *text* mAP per epoch (no image is used).
+
+    ``result``: a :class:`ComparisonResult` or an :class:`~lcmc_core.experiments.experiment.FittedRun`
+    (its corpus, text embeddings, estimator and seed).
 
     Held-out texts are scored *without* the training noise (clean embeddings), the mAP over all
     held-out texts at once, as for images; see :func:`text_map_by_label_count` for why it is lower
@@ -166,7 +202,7 @@ def held_out_text_map(result: ComparisonResult, fraction: float = 0.1) -> tuple[
                                  val=(result.text_emb[val_idx], targets[val_idx]), seed=result.seed)
 
 
-def text_map_by_label_count(result: ComparisonResult, fraction: float = 0.1, classifier=None) -> pd.DataFrame:
+def text_map_by_label_count(result, fraction: float = 0.1, classifier=None) -> pd.DataFrame:
     """Held-out text mAP of the classifier by the number of labels a text names, beside the test images'.
 
     Rows: every held-out text, each group of texts naming k labels (k = 1, 2, ...), and the test
@@ -193,7 +229,7 @@ def text_map_by_label_count(result: ComparisonResult, fraction: float = 0.1, cla
                      "mAP over classes present (%)": mean_average_precision(scores[mask][:, present],
                                                                           y[mask][:, present]),
                      "label-ranking AP (%)": 100 * label_ranking_average_precision_score(y[mask], scores[mask])})
-    img = result.scores[Row.CLASSIFIER_GLOBAL]
+    img = _scores(result, result.estimator.with_params(alpha=1.0))["global"].numpy()   # the classifier, no mapping
     yi = (result.labels == 1).astype(int)
     keep = yi.sum(1) > 0
     present = yi.sum(0) > 0
@@ -239,44 +275,97 @@ def variant_gap_views(exp, variants: Iterable[str] | None = None, n: int | None 
     return out
 
 
+#: The rows the seed study compares, by its column names: zero-shot as published (no local branch), zero-shot on
+#: CoMC's own features with its local branch (like for like), the classifier without mapping, CoMC.
+STUDY_ROWS = {"zero-shot mAP (%) [published protocol]": Row.ZERO_SHOT_PUBLISHED,
+              "zero-shot mAP (%) [CoMC's features]": Row.ZERO_SHOT_OWN_FEATURES,
+              "mAP no mapping (%)": Row.CLASSIFIER, "mAP CoMC (%)": Row.COMC}
+#: The study's comparisons: (name, minuend column, subtrahend column).
+STUDY_COMPARISONS = (("mapping gain (mAP points)", "mAP CoMC (%)", "mAP no mapping (%)"),
+                     ("CoMC - zero-shot, like for like (mAP points)", "mAP CoMC (%)",
+                      "zero-shot mAP (%) [CoMC's features]"))
+
+
 def mapping_gain_by_variant(exp, variants: Iterable[str] | None = None, n_pairs: int | None = None,
-                            progress: bool = False, **overrides) -> pd.DataFrame:
+                            progress: bool = False, n_boot: int = 0, **overrides) -> pd.DataFrame:
     """Gap vs mapping gain across toy CLIP variants: one comparison per variant (trains its classifiers).
 
     For each variant: its modality gap (:func:`lcmc_core.method.gap.gap_norm` on ``n_pairs`` matched
-    held-out pairs), full CoMC mAP, the same classifier without mapping, their difference
-    (:func:`mapping_gain`, in mAP points) and the global zero-shot mAP. ``overrides`` go to
-    :meth:`Experiment.comparison` (e.g. ``n_boot=0``). Index ``variant``.
+    held-out pairs), the mAP of each of :data:`STUDY_ROWS` (zero-shot published and on CoMC's own
+    features, the classifier without mapping, CoMC) and the mapping's gain (:func:`mapping_gain`).
+    ``n_boot`` > 0 adds column ``boots``: each row's mAP on ``n_boot`` resamples of the test images
+    (``{column: (n_boot,) array}``, the same resamples for every row). ``overrides`` go to
+    :meth:`Experiment.comparison`. Index ``variant``.
     """
     from ..images.toyclip import VARIANTS
     from ..method.gap import gap_norm
+    from ..method.metrics import per_seed_bootstrap_maps
 
     rows = []
     for v in (list(VARIANTS) if variants is None else list(variants)):
         ev = exp.with_variant(v)
-        res = ev.comparison(progress=progress, **overrides)
+        res = ev.comparison(progress=progress, **{"n_boot": 0, **overrides})
         img, txt, _ = ev.paired_embeddings(n_pairs or ev.pair_count())
         gain = mapping_gain(res)
-        rows.append({"variant": v, "gap": gap_norm(img, txt),
-                     "zero-shot mAP (%) [published protocol]": float(res.table.loc[Row.ZERO_SHOT_PUBLISHED, "mAP"]),
-                     "mAP no mapping (%)": gain["mAP (no mapping)"], "mAP CoMC (%)": gain["mAP (CoMC)"],
-                     "mapping gain (mAP points)": gain["mapping gain"]})
+        row = {"variant": v, "gap": gap_norm(img, txt)}
+        row.update({col: float(res.table.loc[r, "mAP"]) for col, r in STUDY_ROWS.items()})
+        row["mapping gain (mAP points)"] = gain["mapping gain"]
+        if n_boot:
+            boots = per_seed_bootstrap_maps({col: [res.scores[r]] for col, r in STUDY_ROWS.items()}, res.labels,
+                                            n_boot, seed=int(ev.params.seed), difficult=res.evaluation.difficult)
+            row["boots"] = {col: b[0] for col, b in boots.items()}
+        rows.append(row)
     return pd.DataFrame(rows).set_index("variant")
 
 
 def gap_study(exp, clip_seeds: Iterable[int], variants: Iterable[str] | None = None, progress: bool = False,
-              **overrides) -> pd.DataFrame:
-    """:func:`mapping_gain_by_variant` for several toy CLIP seeds: one row per (variant, seed).
+              n_boot: int = 1000, confidence: float = 0.95, **overrides) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The toy CLIP seed study: :func:`mapping_gain_by_variant` for several toy CLIP seeds, then per-variant intervals.
 
-    Seed ``s`` trains the toy CLIPs with seed ``s`` and draws their corpus and classifier with it
-    (``exp.replace(seed=s)``); the test images are those of each seed's world. Columns as
-    :func:`mapping_gain_by_variant`, plus ``seed``.
+    Seed ``s`` trains the toy CLIPs with seed ``s`` and draws their corpus, classifier and test scenes
+    with it (``exp.replace(seed=s)``). Returns ``(per_seed, summary)``: one row per (variant, seed), and
+    per variant the mean and std over seeds of the gap and of each row's mAP with a 95% interval from a
+    two-level bootstrap (toy CLIP seeds drawn with replacement, then each drawn seed's own test images),
+    and :data:`STUDY_COMPARISONS` (the mapping's gain; CoMC minus zero-shot on the same features, like
+    for like) with family-wise intervals over all of them (:func:`~lcmc_core.method.metrics.family_wise_comparisons`)
+    and their verdicts. With 3 seeds the seed part of an interval is narrow (see the metrics module).
     """
-    frames = []
-    for s in clip_seeds:
-        t = mapping_gain_by_variant(exp.replace(seed=int(s)), variants, progress=progress, **overrides)
-        frames.append(t.reset_index().assign(seed=int(s)))
-    return pd.concat(frames, ignore_index=True)
+    from ..method.metrics import family_wise_comparisons, percentile_interval, two_level_means
+
+    seeds = [int(s) for s in clip_seeds]
+    frames = [mapping_gain_by_variant(exp.replace(seed=s), variants, progress=progress, n_boot=n_boot, **overrides)
+              .reset_index().assign(seed=s) for s in seeds]
+    per_seed = pd.concat(frames, ignore_index=True)
+    boots = per_seed.pop("boots") if "boots" in per_seed else None
+    columns = list(STUDY_ROWS)
+    summary = per_seed.groupby("variant", sort=False).agg(
+        **{"gap": ("gap", "mean"), "gap std": ("gap", "std")},
+        **{c: (c, "mean") for c in columns + ["mapping gain (mAP points)"]},
+        **{f"{c} std": (c, "std") for c in columns + ["mapping gain (mAP points)"]}).reset_index()
+    summary["seeds"] = len(seeds)
+    if boots is None:
+        return per_seed, summary
+    names, estimates, diffs, where = [], [], [], []
+    for i, variant in enumerate(summary["variant"]):
+        mask = (per_seed["variant"] == variant).to_numpy()
+        stacked = {c: np.stack([b[c] for b in boots[mask]]) for c in columns}      # (seeds, n_boot)
+        means = two_level_means(stacked, seed=seeds[0])
+        for c in columns:
+            summary.loc[i, f"{c} CI low"], summary.loc[i, f"{c} CI high"] = percentile_interval(means[c], confidence)
+        for name, a, b in STUDY_COMPARISONS:
+            summary.loc[i, name] = float(summary.loc[i, a] - summary.loc[i, b])
+            names.append(f"{variant}: {name}")
+            estimates.append(float(summary.loc[i, a] - summary.loc[i, b]))
+            diffs.append(means[a] - means[b])
+            where.append((i, name))
+    records = family_wise_comparisons(names, estimates, np.stack(diffs), confidence, better="helps", worse="hurts",
+                                      same="not distinguishable from zero")
+    for (i, name), rec in zip(where, records):
+        summary.loc[i, f"{name} CI low"], summary.loc[i, f"{name} CI high"] = rec["CI low"], rec["CI high"]
+        summary.loc[i, f"{name} family-wise low"] = rec["family-wise low"]
+        summary.loc[i, f"{name} family-wise high"] = rec["family-wise high"]
+        summary.loc[i, f"{name} verdict"] = rec["verdict"]
+    return per_seed, summary
 
 
 def mapping_view(result: ComparisonResult, alpha: float, temperature: float, n_points: int = 300,

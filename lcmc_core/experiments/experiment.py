@@ -290,6 +290,30 @@ class Experiment:
         return (split["method"], dataclasses.replace(p.comparison, **split["comparison"]),
                 dataclasses.replace(p.evaluation, **split["evaluation"]))
 
+    def fitted(self, seed: int | None = None, progress: bool = False) -> FittedRun:
+        """CoMC trained here (``CoMC.fit``, no cache) on one seed's training texts, with what it needs and the test features.
+
+        The student's path of notebooks 02 and 03: the corpus plus the prompt augmentation, their CLIP text
+        embeddings, the class-prompt memory, the run's estimator fitted on them, and the test images'
+        global and local features. The comparison (:meth:`comparison`) trains the same weights (same
+        recipe and seed) through its cache.
+        """
+        from ..images.features import encode_texts_cached, extract_image_features
+        from ..method.zero_shot import text_memory
+        from .comparison import class_prompt_embeddings
+        seed = self.params.seed if seed is None else int(seed)
+        p = self.params
+        corpus = self.training_corpus(progress=progress, seed=seed)
+        text_emb = encode_texts_cached(self.clip(), corpus.texts, self.cache, progress=progress)
+        memory = text_memory(p.comparison.memory, class_prompt_embeddings(self.clip(), self.label_set, self.cache), text_emb)
+        estimator = self.estimator(seed).fit(text_emb, corpus.targets, memory, classnames=self.label_set.classnames,
+                                             progress=progress)
+        feats = extract_image_features(self.clip(), self.test_set(), local=True, global_pool=p.comparison.global_pool,
+                                       cache=self.cache, progress=progress, batch_size=p.batch_size,
+                                       num_workers=p.num_workers)
+        return FittedRun(corpus=corpus, text_emb=text_emb, memory=memory, estimator=estimator, image_features=feats,
+                         labels=np.asarray(self.test_set().labels), evaluation=p.evaluation, seed=seed)
+
     def sparc_source(self, settings: ComparisonSettings | None = None) -> str:
         """Where SPARC's compound prompts come from in this run (``comparison.sparc_prompts``, ``auto`` resolved)."""
         source = (settings or self.params.comparison).sparc_prompts
@@ -449,6 +473,26 @@ class Experiment:
                                      batch_size=p.batch_size, num_workers=p.num_workers, cache=self.cache,
                                      progress=False).global_
         return img, encode_texts_cached(self.clip(), captions, self.cache, progress=False), captions
+
+
+@dataclass
+class FittedRun:
+    """The run's CoMC fitted on one seed's training texts, what it was trained on, and the test images' features."""
+
+    corpus: object
+    text_emb: torch.Tensor
+    memory: torch.Tensor
+    estimator: CoMC
+    image_features: object
+    labels: np.ndarray
+    evaluation: Evaluation
+    seed: int
+
+    def map_of(self, scores) -> float:
+        """mAP of (N, C) scores on the test labels, with the run's evaluation conventions."""
+        from ..method.metrics import mean_average_precision
+        s = scores.detach().cpu().numpy() if isinstance(scores, torch.Tensor) else np.asarray(scores)
+        return mean_average_precision(s, self.labels, self.evaluation.difficult)
 
 
 @dataclass(frozen=True)

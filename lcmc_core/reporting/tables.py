@@ -406,3 +406,89 @@ def cooccurrence_summary(corpus_ratio: pd.DataFrame, test_ratio: pd.DataFrame, n
                  "the images' does not teach which classes go together; CoMC's classifier scores each class on its "
                  "own, so it neither learns nor needs that structure.")
     return " ".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# for display and for notebooks 04-06
+# ---------------------------------------------------------------------------------------------
+def readable(df, float_format: str = "%.1f") -> pd.DataFrame:
+    """``df`` formatted for reading as the saved tables are (settings such as a noise std 0.05 never print as 0.1)."""
+    from .saving import format_table
+    table, _ = format_table(df, float_format)
+    return table
+
+
+def mapping_sweep_summary(sweep: pd.DataFrame, official: tuple[float, float], n_seeds: int) -> str:
+    """What the (alpha, temperature) sweep shows, as markdown: no mapping, the official cell, the best cell."""
+    no_map = float(sweep.loc[sweep["alpha"] == 1.0, "mAP"].mean())
+    off = sweep[(sweep["alpha"] == official[0]) & (sweep["temperature"] == official[1])].iloc[0]
+    best = sweep.loc[sweep["mAP"].idxmax()]
+    return (f"**What the sweep shows** ({n_seeds} seeds): without mapping the classifier scores {no_map:.1f}; the official "
+            f"cell (alpha {official[0]:g}, tau {official[1]:g}) gives {off['mAP']:.1f} ± {off['mAP std']:.1f} "
+            f"({off['mAP'] - no_map:+.1f}); the best cell is alpha {best['alpha']:g}, tau {best['temperature']:g} at "
+            f"{best['mAP']:.1f} ± {best['mAP std']:.1f}. Choosing it here would be tuning on test images, which is "
+            f"why the official setting stays the default; differences smaller than the std over seeds are not "
+            f"resolved.")
+
+
+def ablations_summary(losses: pd.DataFrame, noise: pd.DataFrame, labels: pd.DataFrame, official_loss: str,
+                      official_noise: float, n_seeds: int) -> str:
+    """What the ablations show, as markdown generated from their tables."""
+    best = losses.loc[losses["mAP (CoMC)"].idxmax()]
+    off = losses.loc[losses["loss"] == official_loss].iloc[0]
+    at = noise.set_index("noise std")["mAP (CoMC)"]
+    differ = labels.set_index("corpus labels")
+    return (f"**What the ablations show:** the official loss gives {off['mAP (CoMC)']:.1f} ± {off['mAP (CoMC) std']:.1f}, "
+            f"the best loss here is *{best['loss']}* at {best['mAP (CoMC)']:.1f} ± {best['mAP (CoMC) std']:.1f}; noise "
+            f"std 0 gives {at.iloc[0]:.1f} and the official {official_noise:g} gives {at.loc[official_noise]:.1f} with "
+            f"mapping; the corpus labels differ in {differ.loc['requested', 'sentences whose labels differ (%)']:.1f}% "
+            f"of the sentences ({differ.loc['extracted', 'mAP (CoMC)']:.1f} extracted vs "
+            f"{differ.loc['requested', 'mAP (CoMC)']:.1f} requested, seed 0). Differences within about one std over "
+            f"seeds are not resolved by {n_seeds} seeds.")
+
+
+def gap_study_summary(summary: pd.DataFrame, per_seed: pd.DataFrame) -> str:
+    """What the toy CLIP seed study shows, as markdown: every verdict from its family-wise interval."""
+    from ..experiments.ablations import STUDY_COMPARISONS
+    n = int(summary["seeds"].iloc[0])
+    k = len(summary) * len(STUDY_COMPARISONS)
+    lines = [f"**What the study shows** ({n} toy CLIP seeds per variant; intervals resample the seeds and each seed's "
+             f"test images, family-wise over the {k} comparisons):", ""]
+    for _, r in summary.sort_values("gap").iterrows():
+        parts = []
+        for name, _, _ in STUDY_COMPARISONS:
+            if f"{name} verdict" in r:
+                parts.append(f"{name.split(' (')[0]} {r[name]:+.1f} [{r[f'{name} family-wise low']:+.1f}, "
+                             f"{r[f'{name} family-wise high']:+.1f}]: {r[f'{name} verdict']}"
+                             if name in r else "")
+        lines.append(f"- *{r['variant']}*: gap {r['gap']:.2f} ± {r['gap std']:.2f}; " + "; ".join(p for p in parts if p)
+                     + ".")
+    rho = float(np.corrcoef(per_seed["gap"], per_seed["mapping gain (mAP points)"])[0, 1])
+    lines.append(f"- Across all {len(per_seed)} toy CLIPs the correlation of gap and gain is {rho:+.2f}; with three "
+                 "variants this describes these CLIPs, it does not establish a law.")
+    return "\n".join(lines)
+
+
+#: The rows notebook 05 shows per class and in its gallery: zero-shot as published, the classifier without
+#: mapping, CoMC, and its two strongest rivals (those a run does not have are left out).
+SHOWN_ROWS = (Row.ZERO_SHOT_PUBLISHED, Row.CLASSIFIER, Row.COMC, Row.TAIDPT, Row.SPARC)
+
+
+def shown_rows(available, rows=SHOWN_ROWS) -> list:
+    """The rows of :data:`SHOWN_ROWS` that ``available`` (a table's index, a score dict) holds, in that order."""
+    return [r for r in rows if r in available]
+
+
+def rows_legend(rows) -> pd.DataFrame:
+    """What each row of a comparison table is: its family and a one-line description (the rows module's)."""
+    from ..experiments.rows import describe_rows
+    return pd.DataFrame(describe_rows(rows), columns=["row", "family", "what it is"]).set_index("row")
+
+
+def sparc_prompt_report(label_set, prompts, source: str) -> tuple[pd.DataFrame, str]:
+    """SPARC's compound prompts per class (table) and a summary line naming the classes with fewer than 4."""
+    from ..text.compound import compound_report
+    report = compound_report(label_set, prompts)
+    table = pd.DataFrame({"compound prompts": report.per_class}).rename_axis("class")
+    examples = "; ".join(f"'{p}'" for p in list(prompts)[:3])
+    return table, f"source: {source}; " + report.summary().replace("\n", "; ") + f"; e.g. {examples}"
