@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from lcmc_core.experiments import seeds
-from lcmc_core.method.metrics import mean_average_precision, percentile_interval, seed_mean_bootstraps
+from lcmc_core.method.metrics import (family_wise_comparisons, mean_average_precision, percentile_interval,
+                                     per_seed_bootstrap_maps, two_level_means)
 
 ROWS = ["text classifier, global+local", "zero-shot", "CoMC (full)"]
 
@@ -33,9 +34,10 @@ def test_table_is_mean_and_std_over_seeds(results):
     assert out.table.loc[ROWS, "mAP"].to_numpy() == pytest.approx(maps.mean(1))
     assert out.table.loc[ROWS, "mAP std"].to_numpy() == pytest.approx(maps.std(1, ddof=1))
     assert out.table.loc["CoMC (full)", "CF1@3"] == pytest.approx(11.0)
-    boot = seed_mean_bootstraps([r.scores["zero-shot"] for r in results], results[0].labels, 40, 0)
+    rows = {m: [r.scores[m] for r in results] for m in ROWS}
+    boots = two_level_means(per_seed_bootstrap_maps(rows, results[0].labels, 40, 0), 0)   # seeds and images
     assert (out.table.loc["zero-shot", "CI low"], out.table.loc["zero-shot", "CI high"]) == pytest.approx(
-        percentile_interval(boot))
+        percentile_interval(boots["zero-shot"]))
     assert list(out.per_seed.columns) == ["seed", "method", "mAP", "CF1@3", "OF1@3"] and len(out.per_seed) == 9
 
 
@@ -47,12 +49,21 @@ def test_paired_differences_and_verdicts(results):
     per = [r.table.loc["CoMC (full)", "mAP"] - r.table.loc["zero-shot", "mAP"] for r in results]
     row = p.loc["CoMC (full) - zero-shot"]
     assert row["difference"] == pytest.approx(np.mean(per)) and row["std over seeds"] == pytest.approx(np.std(per, ddof=1))
-    y = results[0].labels
-    a = seed_mean_bootstraps([r.scores["CoMC (full)"] for r in results], y, 40, 0)
-    b = seed_mean_bootstraps([r.scores["zero-shot"] for r in results], y, 40, 0)
-    assert (row["CI low"], row["CI high"]) == pytest.approx(percentile_interval(a - b))
-    assert row["CI low"] > 0 and row["verdict"] == "CoMC (full) higher"   # strength 1.5 vs 0.5 on 60 images
-    assert "CoMC (full) - zero-shot: +" in out.claim("CoMC (full) - zero-shot")
+    rows = {m: [r.scores[m] for r in results] for m in ROWS}
+    boots = two_level_means(per_seed_bootstrap_maps(rows, results[0].labels, 40, 0), 0)
+    assert (row["CI low"], row["CI high"]) == pytest.approx(percentile_interval(boots["CoMC (full)"] - boots["zero-shot"]))
+    # the family: the two comparisons with CoMC, simultaneous; the verdict is read from that interval
+    others = ["text classifier, global+local", "zero-shot"]
+    fam = family_wise_comparisons([f"CoMC (full) - {m}" for m in others], [p.loc[f"CoMC (full) - {m}", "difference"]
+                                                                          for m in others],
+                                  np.stack([boots["CoMC (full)"] - boots[m] for m in others]),
+                                  better="CoMC (full) higher", worse="CoMC (full) lower")
+    assert (row["family-wise low"], row["family-wise high"]) == pytest.approx((fam[1]["family-wise low"],
+                                                                              fam[1]["family-wise high"]))
+    assert row["family-wise low"] <= row["CI low"] and row["family-wise high"] >= row["CI high"]   # wider: a family
+    assert row["family-wise low"] > 0 and row["verdict"] == "CoMC (full) higher"   # strength 1.5 vs 0.5
+    assert p.loc[seeds.MAPPING_GAIN, "difference"] == p.loc["CoMC (full) - text classifier, global+local", "difference"]
+    assert "family-wise interval" in out.claim("CoMC (full) - zero-shot")
 
 
 def test_identical_methods_are_not_distinguishable():

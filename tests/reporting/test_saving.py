@@ -41,11 +41,11 @@ def test_empty_out_dir_means_results_interactive(tmp_path, monkeypatch):
 
 def test_save_figure_writes_png_and_pdf_identically_on_rerun(tmp_path):
     fig = _figure()
-    paths = report.save_figure(fig, "curve", tmp_path)
+    paths = report.save_figure(fig, "curve", tmp_path, caption="A test curve of one line.")
     assert [p.name for p in paths] == ["curve.png", "curve.pdf"]
     assert all(p.parent == tmp_path / "figures" and p.stat().st_size > 0 for p in paths)
     first = [p.read_bytes() for p in paths]
-    report.save_figure(fig, "curve", tmp_path)
+    report.save_figure(fig, "curve", tmp_path, caption="A test curve of one line.")
     assert [p.read_bytes() for p in paths] == first, "reruns must give byte-identical PNG and PDF"
     assert b"CreationDate" not in first[1]
     plt.close(fig)
@@ -54,7 +54,7 @@ def test_save_figure_writes_png_and_pdf_identically_on_rerun(tmp_path):
 def test_save_figure_dpi_is_150(tmp_path):
     from PIL import Image
     fig = _figure()
-    png = report.save_figure(fig, "dpi", tmp_path, formats=("png",), bbox_inches=None)[0]
+    png = report.save_figure(fig, "dpi", tmp_path, formats=("png",), bbox_inches=None, caption="A figure to measure dpi.")[0]
     with Image.open(png) as im:
         assert im.size == (450, 300)
     plt.close(fig)
@@ -109,24 +109,20 @@ def test_toy_world_caption():
 
 # --------------------------------------------------------------------------- figures say what they show
 
-def test_save_figure_refuses_a_figure_without_title_caption_or_labels(tmp_path):
+def test_save_figure_refuses_a_figure_without_a_caption(tmp_path):
     fig, ax = plt.subplots()
     ax.plot([0, 1], [1, 0])
-    with pytest.raises(ValueError, match=r"save_figure\('bare'\): the figure has no title, caption or axis label"):
-        report.save_figure(fig, "bare", tmp_path)
+    ax.set(title="a title is not a caption", xlabel="x", ylabel="y")
+    for caption in (None, "", "too short"):
+        with pytest.raises(ValueError, match=r"save_figure\('bare'\): caption=... is required"):
+            report.save_figure(fig, "bare", tmp_path, caption=caption)
     assert not (tmp_path / "figures" / "bare.png").exists()
     plt.close(fig)
 
 
-def test_save_figure_warns_without_title_and_records_unlabelled_axes_quietly(tmp_path, monkeypatch):
+def test_save_figure_records_unlabelled_axes_quietly(tmp_path, monkeypatch):
     import warnings
 
-    fig, ax = plt.subplots()
-    ax.plot([0, 1], [1, 0])
-    ax.set(xlabel="x", ylabel="y")
-    with pytest.warns(UserWarning, match=r"save_figure\('untitled'\): the figure has no title or caption"):
-        report.save_figure(fig, "untitled", tmp_path, formats=("png",))
-    plt.close(fig)
     monkeypatch.setenv(outputs.NOTEBOOK_ENV, "01_x")
     fig, (a, b) = plt.subplots(1, 2)
     a.plot([0, 1], [1, 0])
@@ -135,7 +131,7 @@ def test_save_figure_warns_without_title_and_records_unlabelled_axes_quietly(tmp
     b.set_title("right")
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a missing label is recorded, not warned about
-        report.save_figure(fig, "pair", tmp_path, formats=("png",))
+        report.save_figure(fig, "pair", tmp_path, formats=("png",), caption="Two panels, the right one without labels.")
     plt.close(fig)
     (record,) = outputs.read_output_records(tmp_path, "01")
     assert record["has_title"] and not record["has_labels"]
@@ -171,8 +167,8 @@ def test_figure_labels_counts_shared_labels_captions_and_image_axes():
 def test_under_the_runner_every_save_is_recorded_with_its_checks(tmp_path, monkeypatch):
     monkeypatch.setenv(outputs.NOTEBOOK_ENV, "05_main_results")
     fig = _figure()
-    report.save_figure(fig, "curve", tmp_path, caption="A test curve")
-    report.save_figure(fig, "curve", tmp_path, caption="A test curve, again")  # the last save counts
+    report.save_figure(fig, "curve", tmp_path, caption="A test curve of one line")
+    report.save_figure(fig, "curve", tmp_path, caption="A test curve of one line, again")  # the last save counts
     report.save_table(pd.DataFrame({"a": [1, 2]}), "t", tmp_path, caption="numbers")
     report.save_json({"x": 1}, "j", tmp_path)
     plt.close(fig)
@@ -256,7 +252,7 @@ def test_results_readme_lists_figures_with_captions_cells_and_tables_in_reading_
     order = text.split("## Reading order", 1)[1]
     assert order.index("05_main_results") < order.index("00_toy_world"), "05 comes first for readers"
     assert '<img src="figures/05_main_results.png" width="320"' in text
-    assert "**05_main_results**: mAP of every method. Made by cell 7 of `05_main_results.ipynb`." in text
+    assert "**05_main_results**: mAP of every method. Made by cell 7 of the executed `05_main_results.ipynb`." in text
     manifest["notebooks"]["05_main_results"]["figures"][0]["caption"] = "A caption that ends a sentence."
     assert "A caption that ends a sentence. Made by" in results_readme(manifest), "never '..'"
     manifest["notebooks"]["05_main_results"]["figures"][0]["caption"] = "mAP of every method"

@@ -137,25 +137,28 @@ def test_every_published_number_names_a_row_we_produce():
         assert ours is None or isinstance(ours, Row), method
 
 
-def test_main_results_summary_claims_only_what_the_intervals_support():
+def test_main_results_summary_claims_only_what_the_family_wise_intervals_support():
     import types
 
     from lcmc_core.experiments import seeds
     zs = "zero-shot CLIP [published: encode_image, 80 OpenAI templates]"
     table = pd.DataFrame({"mAP": [80.0, 84.0, 83.0], "mAP std": [0.0, 0.5, 0.4]},
                          index=[zs, "CoMC (full)", "text classifier, global+local"])
-    paired = pd.DataFrame({"difference": [1.0, 4.0], "std over seeds": [0.3, 0.5], "seeds": [5, 5],
-                           "CI low": [-0.2, 3.0], "CI high": [2.1, 5.0]},
-                          index=[seeds.MAPPING_GAIN, f"CoMC (full) - {zs}"])
-    off = "CoMC (full) - CoMC, official protocol (selects epoch on test images)"
-    paired.loc[off] = {"difference": 0.1, "std over seeds": 0.1, "seeds": 5, "CI low": 0.05, "CI high": 0.2}
+    cols = ["difference", "std over seeds", "seeds", "per-seed differences", "CI low", "CI high", "family-wise low",
+            "family-wise high"]
+    paired = pd.DataFrame([[1.0, 0.3, 5, "+1.0 +1.0 +1.0 +1.0 +1.0", 0.2, 2.1, -0.2, 2.4],
+                           [4.0, 0.5, 5, "+4.0 +4.0 +4.0 +4.0 +4.0", 3.0, 5.0, 2.6, 5.4],
+                           [0.1, 0.2, 5, "-0.02 +0.46 +0.10 +0.05 -0.09", 0.11, 0.23, -0.06, 0.42]], columns=cols,
+                          index=[seeds.MAPPING_GAIN, f"CoMC (full) - {zs}",
+                                 "CoMC (full) - CoMC, official protocol (selects epoch on test images)"])
     sc = types.SimpleNamespace(table=table, paired=paired, seeds=[0, 1, 2, 3, 4],
                                first=types.SimpleNamespace(labels=np.zeros((10, 2))))
     text = tables.main_results_summary(sc)
-    assert "84.0 ± 0.5" in text
-    assert "CoMC is higher than it: +4.0 points, paired 95% interval [+3.0, +5.0]" in text
+    assert "84.0 ± 0.5" in text and "family-wise" in text
+    assert "CoMC is higher than it: +4.0 points, family-wise interval [+2.6, +5.4] (unadjusted [+3.0, +5.0])" in text
+    # the unadjusted interval of the gain excludes 0, the family-wise one does not: no claim that it helps
     assert "not distinguishable from zero" in text and "the mapping helps" not in text
-    assert "the official protocol) is worth -0.1 points [-0.2, -0.1]" in text
+    assert "the official protocol) is worth -0.1 points [-0.4, +0.1]" in text and "+0.02 -0.46" in text
 
 
 def test_method_colours_follow_the_row_families():
@@ -178,20 +181,49 @@ def test_text_vs_image_summary_states_the_trend_it_sees():
     assert "does not fall" in tables.text_vs_image_summary(flat)
 
 
-def test_bars_with_errors_draws_one_bar_per_row_and_group():
+def test_points_with_errors_draw_one_point_per_row_not_bars():
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from lcmc_core.reporting import figures
-    t = pd.DataFrame({"mapping": ["none", "none", "CoMC", "CoMC"], "branch": ["global", "local"] * 2,
-                      "mAP": [70.0, 72.0, 75.0, 77.0], "mAP std": [0.1, 0.2, 0.3, 0.4]})
+    t = pd.DataFrame({"branch": ["global", "local"], "mAP": [70.0, 72.0], "mAP std": [0.1, 0.2]})
     fig, ax = plt.subplots()
-    figures.bars_with_errors(ax, t, "branch", hue="mapping")
-    heights = sorted(p.get_height() for p in ax.patches)
-    assert heights == [70.0, 72.0, 75.0, 77.0]
-    assert [lab.get_text() for lab in ax.get_xticklabels()] == ["global", "local"]
+    figures.points_with_errors(ax, t, "branch")
+    assert not ax.patches                                   # no bar whose length would start at an unseen zero
+    assert [lab.get_text() for lab in ax.get_yticklabels()] == ["global", "local"]
+    line = ax.lines[0]
+    assert list(line.get_xdata()) == [70.0, 72.0]
     plt.close(fig)
+
+
+def test_readable_prints_settings_as_settings():
+    noise = pd.DataFrame({"noise std": [0.0, 0.05, 0.1], "mAP (CoMC)": [83.31, 83.46, 83.7]})
+    shown = tables.readable(noise)
+    assert list(shown["noise std"]) == ["0", "0.05", "0.1"] and list(shown["mAP (CoMC)"]) == ["83.3", "83.5", "83.7"]
+
+
+def test_summaries_of_notebooks_04_and_06_read_their_tables():
+    sweep = pd.DataFrame({"alpha": [0.7, 1.0, 0.7, 1.0], "temperature": [0.01, 0.01, 0.1, 0.1],
+                          "mAP": [83.0, 81.0, 84.0, 81.0], "mAP std": [0.1, 0.2, 0.3, 0.2]})
+    text = tables.mapping_sweep_summary(sweep, (0.7, 0.01), 5)
+    assert "scores 81.0" in text and "gives 83.0 ± 0.1 (+2.0)" in text and "alpha 0.7, tau 0.1 at 84.0" in text
+    losses = pd.DataFrame({"loss": ["official", "other"], "mAP (CoMC)": [83.0, 84.0], "mAP (CoMC) std": [0.1, 0.2]})
+    noise = pd.DataFrame({"noise std": [0.0, 0.1], "mAP (CoMC)": [82.0, 83.0]})
+    labels = pd.DataFrame({"corpus labels": ["extracted", "requested"], "mAP (CoMC)": [83.0, 82.5],
+                           "sentences whose labels differ (%)": [0.0, 0.0]})
+    text = tables.ablations_summary(losses, noise, labels, "official", 0.1, 5)
+    assert "official loss gives 83.0 ± 0.1" in text and "*other* at 84.0" in text and "official 0.1 gives 83.0" in text
+    from lcmc_core.experiments.ablations import STUDY_COMPARISONS
+    gain, lfl = (name for name, _, _ in STUDY_COMPARISONS)
+    summary = pd.DataFrame({"variant": ["a", "b"], "gap": [0.3, 0.9], "gap std": [0.01, 0.02], "seeds": [3, 3],
+                            gain: [1.0, 2.0], f"{gain} family-wise low": [0.2, -0.5], f"{gain} family-wise high": [1.8, 4.0],
+                            f"{gain} verdict": ["helps", "not distinguishable from zero"],
+                            lfl: [-0.5, 0.4], f"{lfl} family-wise low": [-1.5, -0.2], f"{lfl} family-wise high": [0.5, 1.0],
+                            f"{lfl} verdict": ["not distinguishable from zero"] * 2})
+    per_seed = pd.DataFrame({"gap": [0.3, 0.31, 0.9, 0.95], "mapping gain (mAP points)": [1.0, 1.1, 2.0, 1.5]})
+    text = tables.gap_study_summary(summary, per_seed)
+    assert "*a*: gap 0.30 ± 0.01; mapping gain +1.0 [+0.2, +1.8]: helps" in text and "family-wise over the 4" in text
 
 
 def test_top_k_predictions_hand_computed():
