@@ -23,21 +23,12 @@ import csv
 import datetime
 import io
 import json
-import math
 from pathlib import Path
 
-from lcmc_core.harness.conclusions import MARGIN, TOLERANCES_FILE
+from lcmc_core.harness.conclusions import MARGIN, TOLERANCES_FILE, finite_number
 from lcmc_core.harness.verify import IGNORED
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _number(text: str) -> float | None:
-    try:
-        value = float(text)
-    except (TypeError, ValueError):
-        return None
-    return value if math.isfinite(value) else None
 
 
 def largest_differences(reference: Path, rerun: Path) -> dict[str, dict[str, float]]:
@@ -62,7 +53,7 @@ def largest_differences(reference: Path, rerun: Path) -> dict[str, dict[str, flo
             for column, x, y in zip(a[0], row, match):
                 if IGNORED.match(column.strip()):
                     continue
-                fx, fy = _number(x), _number(y)
+                fx, fy = finite_number(x), finite_number(y)
                 if fx is not None and fy is not None:
                     largest[column] = max(largest.get(column, 0.0), abs(fx - fy))
         out[ref_file.name] = largest

@@ -32,7 +32,7 @@ from ..errors import ConfigError
 from ..method.metrics import verdicts_agree
 
 __all__ = ["MARGIN", "TOLERANCES_FILE", "Change", "ConclusionsReport", "load_tolerances", "check_conclusions",
-           "format_conclusions", "RANKED_TABLES"]
+           "format_conclusions", "RANKED_TABLES", "finite_number"]
 
 #: The measured cross-machine differences are multiplied by this before they become tolerances.
 MARGIN = 3.0
@@ -98,7 +98,8 @@ def _rows(text: str) -> tuple[list[str], list[list[str]]]:
     return (rows[0], rows[1:]) if rows else ([], [])
 
 
-def _number(text: str) -> float | None:
+def finite_number(text: str) -> float | None:
+    """A table cell as a finite float, or None (text, empty, NaN, inf)."""
     try:
         value = float(text)
     except (TypeError, ValueError):
@@ -127,7 +128,7 @@ def _compare_numbers(file: str, committed: dict, rerun: dict, tolerances: dict, 
         for column, cell in row.items():
             if ignored(column):
                 continue
-            a, b = _number(cell), _number(other.get(column, ""))
+            a, b = finite_number(cell), finite_number(other.get(column, ""))
             if a is None or b is None:
                 continue
             report.numbers += 1
@@ -140,7 +141,7 @@ def _compare_numbers(file: str, committed: dict, rerun: dict, tolerances: dict, 
 
 def _interval(row: dict) -> tuple[float, float] | None:
     for low, high in _INTERVAL_COLUMNS:
-        lo, hi = _number(row.get(low, "")), _number(row.get(high, ""))
+        lo, hi = finite_number(row.get(low, "")), finite_number(row.get(high, ""))
         if lo is not None and hi is not None:
             return lo, hi
     return None
@@ -171,7 +172,7 @@ def _compare_verdicts(file: str, committed: dict, rerun: dict, tolerances: dict,
 
 def _compare_ranking(file: str, committed: dict, rerun: dict, tolerances: dict, report: ConclusionsReport) -> None:
     tol = _tolerance(tolerances, file, "mAP")
-    values = {name: (_number(row.get("mAP", "")), _number(rerun.get(name, {}).get("mAP", "")))
+    values = {name: (finite_number(row.get("mAP", "")), finite_number(rerun.get(name, {}).get("mAP", "")))
               for name, row in committed.items()}
     names = [n for n, (a, b) in values.items() if a is not None and b is not None]
     for i, x in enumerate(names):
