@@ -166,7 +166,8 @@ def atomic_writer(path, mode: str = "w", *, fsync: bool = True, encoding: str | 
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = _create_temporary(path)
-        with os.fdopen(fd, mode, **({} if binary else {"encoding": encoding})) as f:
+        # surrogateescape: a file name that is not UTF-8 (kept as surrogate escapes) is written back as its bytes
+        with os.fdopen(fd, mode, **({} if binary else {"encoding": encoding, "errors": "surrogateescape"})) as f:
             yield f
             f.flush()
             if fsync:

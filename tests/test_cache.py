@@ -109,6 +109,12 @@ def test_atomic_files_are_readable_by_others_as_the_umask_allows(tmp_path):
     assert path.stat().st_mode & 0o777 == 0o644   # not mkstemp's 0600: a shared cache must be readable
 
 
+def test_a_file_name_that_is_not_utf8_is_written_back_as_its_bytes(tmp_path):
+    name = os.fsdecode(b"caf\xe9.jpg")                     # how Python holds such a name: 'caf\udce9.jpg'
+    path = cache.atomic_write(tmp_path / "skipped.tsv", f"image_id\treason\n{name}\tmissing\n")
+    assert path.read_bytes() == b"image_id\treason\ncaf\xe9.jpg\tmissing\n"
+
+
 def test_a_full_disk_during_an_atomic_write_says_so_and_leaves_the_old_file(tmp_path, monkeypatch):
     path = cache.atomic_write(tmp_path / "entry.bin", b"old")
     real_fdopen = os.fdopen

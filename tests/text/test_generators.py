@@ -468,3 +468,12 @@ def test_the_constructor_is_split_by_job():
     lengths = {n.name: n.end_lineno - n.lineno + 1 for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
     assert lengths["__init__"] <= 60 and {"_check_settings", "_api_key", "_make_client"} <= set(lengths)
     assert max(lengths.values()) <= 80, {k: v for k, v in lengths.items() if v > 80}
+
+
+@pytest.mark.parametrize("option, value", [("temperature", float("inf")), ("temperature", float("nan")),
+                                           ("top_p", float("nan")), ("top_p", 1.5), ("price_prompt_per_1k", float("inf"))])
+def test_transformers_settings_are_checked_before_the_heavy_import(monkeypatch, option, value):
+    monkeypatch.setitem(sys.modules, "transformers", None)   # the checks come first, even without the extra
+    from lcmc_core.text.generators.hf import TransformersGenerator
+    with pytest.raises(ConfigError, match=rf"TransformersGenerator: {option} must be"):
+        TransformersGenerator("any", **{option: value})
