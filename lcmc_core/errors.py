@@ -8,7 +8,7 @@ message and exits with status 2; any other exception is a bug and keeps its trac
 from __future__ import annotations
 
 __all__ = ["LcmcError", "ConfigError", "UnknownNameError", "MissingFileError", "WeightsError",
-           "WeightsUnavailableError", "CacheError", "CorpusError"]
+           "WeightsUnavailableError", "CacheError", "CorpusError", "WriteError", "EmptyCorpusError"]
 
 
 class LcmcError(Exception):
@@ -44,3 +44,18 @@ class CacheError(LcmcError, RuntimeError):
 
 class CorpusError(LcmcError, ValueError):
     """A corpus file or record is malformed (the message names the file and line)."""
+
+
+class WriteError(LcmcError, OSError):
+    """A file cannot be written (disk full, read-only file system, no permission); the message names the file and the cause.
+
+    ``errno`` and ``filename`` are those of the operating-system error, so ``except OSError`` code keeps working.
+    """
+
+
+class EmptyCorpusError(CorpusError):
+    """A corpus job answered every request but accepted no sentence; ``summary`` is what it wrote (every file is kept)."""
+
+    def __init__(self, message: str, summary=None):
+        super().__init__(message)
+        self.summary = summary

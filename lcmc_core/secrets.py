@@ -2,12 +2,18 @@
 
 Secrets come from the environment only. A parameter whose *name* looks like a secret (``api_key``,
 ``*_key``, ``*token*`` but not ``max_tokens``, ``*secret*``, ``password``), a *value* that looks
-like an API key (``sk-...``, ``hf_...``, ``ghp_...``) and a URL carrying credentials
-(``http://user:sk-...@host/v1``, ``?api_key=...``) are refused before anything runs.
+like an API key (``sk-...``, ``hf_...``, ``ghp_...``) and an endpoint URL that carries or can carry
+credentials are refused before anything runs. The URL rule (:func:`url_credentials_message`, used
+for every endpoint a user gives) is deliberately blunt, because keys travel under any name
+(``?auth=``, ``?code=`` of Azure Functions, ``?X-Amz-Signature=``, ``/key=.../``): a URL with a
+user name or password, **any** query string, a fragment, a ``name=value`` or ``;`` path segment or
+a key-shaped path segment is refused; :func:`safe_url` shows a URL without any of these.
 :func:`redact` is the single scrubber applied to everything written: the values of secret-looking
-environment variables (plain and JSON-escaped), credentials inside URLs, and servers' masked
-echoes of a key ("Incorrect API key provided: sk-ab***xyz"); :func:`redact_tree` and
-:func:`redact_file` apply it to nested data and files.
+environment variables (plain and JSON-escaped), user info inside URLs, the values of secret-looking
+``name=value`` parameters after ``?``, ``&``, ``;`` or ``/`` (key, token, secret, password, auth,
+code, sig/signature, credential, ...), key-shaped tokens and servers' masked echoes of a key
+("Incorrect API key provided: sk-ab***xyz"); :func:`redact_tree` and :func:`redact_file` apply it
+to nested data and files.
 """
 from __future__ import annotations
 
@@ -19,8 +25,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
-__all__ = ["is_secret_name", "looks_like_secret_value", "secret_value_message", "secret_env_values", "redact",
-           "redact_tree", "redact_file", "url_credentials_message", "safe_url", "REDACTED"]
+__all__ = ["is_secret_name", "is_secret_parameter", "looks_like_secret_value", "secret_value_message",
+           "secret_env_values", "redact", "redact_tree", "redact_file", "url_credentials_message", "safe_url", "REDACTED"]
 
 REDACTED = "<redacted>"
 _SECRET_SUBSTRINGS = ("secret", "password", "passwd", "apikey", "credential")
@@ -28,10 +34,12 @@ _TOKEN = re.compile(r"token(?!s(?:$|[^a-z])|i[sz])")
 _SECRET_VALUE = re.compile(r"^(sk-|sk_|hf_|ghp_|gho_|ghs_|github_pat_|xox[abpr]-|AKIA|glpat-)[A-Za-z0-9_\-]{16,}$")
 _SECRET_IN_TEXT = re.compile(r"\b(?:sk-|sk_|hf_|ghp_|gho_|ghs_|github_pat_|glpat-)[A-Za-z0-9_\-]{16,}")
 _KEY_ECHO = re.compile(r"(api[ _-]?key(?: provided)?\s*[:=]\s*)[^\s'\",;}\]]+", re.I)
-# user:password@ in any URL, and key-like query parameters
+# user:password@ in any URL, and name=value parameters (query, matrix or path segment) whose name looks secret
 _URL_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/\s@]+)@")
-_SECRET_QUERY = re.compile(r"([?&](?:api[_-]?key|key|token|access_token|secret|password|sig|signature)=)[^&\s#\"']+",
-                           re.I)
+_PARAMETER = re.compile(r"(?P<lead>[?&;/])(?P<name>[A-Za-z0-9_.\-]+)=(?P<value>[^&\s#\"'/;<>]+)")
+# Words that mark a URL parameter as a credential, besides is_secret_name's (key, token, secret, password, ...)
+_SECRET_PARAMETER_WORDS = {"key", "sig", "signature", "auth", "code", "sas", "pwd", "pass", "jwt", "session",
+                           "sessionid", "jsessionid", "credential", "credentials", "otp", "hmac"}
 
 
 def is_secret_name(key: str) -> bool:
@@ -43,6 +51,12 @@ def is_secret_name(key: str) -> bool:
     if any(s in k for s in _SECRET_SUBSTRINGS):
         return True
     return bool(_TOKEN.search(k))
+
+
+def is_secret_parameter(name: str) -> bool:
+    """Whether a URL parameter name (``auth``, ``code``, ``X-Amz-Signature``, ``api-key``, ...) may hold a credential."""
+    words = [w for w in re.split(r"[^a-z0-9]+", str(name).lower()) if w]
+    return is_secret_name(name) or any(w in _SECRET_PARAMETER_WORDS or w.startswith("auth") for w in words)
 
 
 def looks_like_secret_value(value: Any) -> bool:
@@ -57,29 +71,62 @@ def secret_value_message(key: str, where: str) -> str:
 
 
 def url_credentials_message(url: str, name: str) -> str | None:
-    """Why ``url`` (parameter ``name``) is refused: it carries credentials; None when it carries none."""
+    """Why ``url`` (parameter ``name``) is refused, or None: user info, a query, a fragment, a path segment holding a key.
+
+    Every such part is refused whatever its name (keys travel as ``?auth=``, ``?code=``,
+    ``?X-Amz-Signature=``, ``/key=.../``, ...); the message shows the URL through :func:`safe_url`.
+    """
+    text = str(url)
     try:
-        parts = urlsplit(str(url))
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError for a malformed port
     except ValueError:
+        return f"{name}: the value is not a valid URL (expected e.g. http://localhost:8000/v1)"
+    where = None
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        where = "a user name or password before '@'"
+    elif parts.query or "?" in text:
+        secret = [k for k, _ in parse_qsl(parts.query, keep_blank_values=True) if is_secret_parameter(k)]
+        where = f"the query parameter {secret[0]!r}" if secret else "a query string"
+    elif parts.fragment or "#" in text:
+        where = "a fragment after '#'"
+    else:
+        segments = [seg for seg in parts.path.split("/") if seg]
+        bad = [seg for seg in segments if "=" in seg or ";" in seg or _SECRET_IN_TEXT.search(seg)]
+        if bad:
+            shown = bad[0].split("=", 1)[0] + "=..." if "=" in bad[0] else "..."
+            where = f"the path segment {shown!r}"
+    if where is None:
         return None
-    secret_query = [k for k, _ in parse_qsl(parts.query, keep_blank_values=True) if is_secret_name(k)
-                    or k.lower() in ("key", "sig", "signature")]
-    if parts.username or parts.password or secret_query:
-        where = "user name or password" if (parts.username or parts.password) else f"query parameter {secret_query[0]!r}"
-        return (f"{name}: the URL carries credentials ({where}) and is refused: give the URL without them "
-                f"(e.g. {safe_url(url)}) and put the key in the environment variable named by llm.api_key_env")
-    return None
+    return (f"{name}: the URL carries credentials or may ({where}); a URL with user info, a query string, a "
+            f"fragment or a name=value path segment is refused because keys travel there: give the endpoint alone "
+            f"(e.g. {safe_url(text)}) and the key in the environment variable named by api_key_env "
+            f"(llm.api_key_env in a profile)")
 
 
 def safe_url(url: str | None) -> str | None:
-    """``url`` without user info and query string (where credentials may hide), for logs and summaries."""
+    """``url`` without user info, query string and fragment, and with ``name=value`` or key-shaped path segments masked.
+
+    For logs, summaries and error messages: whatever the URL held, no credential is shown.
+    """
     if url is None:
         return None
-    parts = urlsplit(str(url))
+    try:
+        parts = urlsplit(str(url))
+        port = parts.port
+    except ValueError:
+        return REDACTED
     host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+    if port:
+        host = f"{host}:{port}"
+    segments = []
+    for seg in parts.path.split("/"):
+        if "=" in seg or ";" in seg:
+            seg = seg.split(";", 1)[0].split("=", 1)[0] + "=" + REDACTED if "=" in seg.split(";", 1)[0] else REDACTED
+        elif _SECRET_IN_TEXT.search(seg):
+            seg = REDACTED
+        segments.append(seg)
+    return urlunsplit((parts.scheme, host, "/".join(segments), "", ""))
 
 
 def secret_env_values(min_length: int = 8) -> list[str]:
@@ -98,7 +145,8 @@ def redact(text: str, secrets: Iterable[str] | None = None, *, mark: str = REDAC
         if escaped != s:
             text = text.replace(escaped, mark)
     text = _URL_USERINFO.sub(lambda m: m.group("scheme") + mark + "@", text)
-    text = _SECRET_QUERY.sub(lambda m: m.group(1) + mark, text)
+    text = _PARAMETER.sub(lambda m: (m.group("lead") + m.group("name") + "=" + mark
+                                     if is_secret_parameter(m.group("name")) else m.group(0)), text)
     text = _SECRET_IN_TEXT.sub(mark, text)
     return _KEY_ECHO.sub(lambda m: m.group(1) + mark, text)
 

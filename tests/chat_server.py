@@ -24,13 +24,23 @@ exactly which request fails how. Transport faults (the request must be retried):
 - ``"malformed"``: status 200 with a truncated JSON body;
 - ``"drop"``: the socket is closed without any reply;
 - ``"401"``: an authentication error whose message echoes the key (as some servers do);
-- ``"quota"``: a 429 with code ``insufficient_quota`` (no credit left: waiting cannot help).
+- ``"quota"``: a 429 with code ``insufficient_quota`` (no credit left: waiting cannot help);
+- ``"trickle"``: the whole reply (status line, headers, body) is sent ``trickle_bytes`` bytes at a
+  time, one piece every ``trickle_s`` seconds, so that no single read waits long but the answer
+  takes ``len(reply) / trickle_bytes * trickle_s`` seconds (a slow-sending server: a per-read
+  timeout never fires).
 
 ``models=("a", "b")`` makes the server answer 404 ``model_not_found`` for any other model name.
 
 Content faults (a well-formed answer the job must reject or keep by its policy):
 ``"empty"``, ``"refuse"`` ("I'm sorry, ..."), ``"long"`` (an overlong sentence), ``"missing"``
 (names only the first requested label), ``"echo_key"`` (the content contains the bearer key).
+
+Usage faults (a good answer whose ``usage`` is odd): ``"usage_str"`` (token counts as numeric
+strings, ``"12"``), ``"usage_negative"`` (``-5``), ``"usage_garbage"`` (``"lots"``) and
+``"usage_nan"`` (``NaN``, which Python's JSON reader accepts). ``"other_model"`` answers with
+``"model": "other-model"`` instead of the model asked for; ``served_model="name"`` does that for
+every answer.
 
 The server counts requests by fault kind and by prompt, and the maximum number of requests in
 flight at once (to check a concurrency limit). ``gate_after=N`` makes every request after the
@@ -110,9 +120,14 @@ class ChatServer:
     def __init__(self, faults: Callable[[str, int], str | None] | None = None, *,
                  api_key: str | None = None, delay_s: float = 0.0, slow_s: float = 2.0,
                  retry_after: str | None = "0.2", gate_after: int | None = None,
-                 models: tuple[str, ...] | None = None):
+                 models: tuple[str, ...] | None = None, trickle_s: float = 0.05, trickle_bytes: int = 1,
+                 served_model: str | None = None):
         self.faults = faults or (lambda prompt, attempt: None)
         self.models = models
+        self.trickle_s = trickle_s
+        self.trickle_bytes = trickle_bytes
+        self.served_model = served_model
+        self._stopped = threading.Event()
         self.api_key = api_key
         self.delay_s = delay_s
         self.slow_s = slow_s
@@ -148,7 +163,8 @@ class ChatServer:
         return self
 
     def stop(self) -> None:
-        """Stop serving (requests still waiting at the gate are released)."""
+        """Stop serving (requests still waiting at the gate are released, trickling replies end)."""
+        self._stopped.set()
         self._gate.set()
         if self._httpd is not None:
             self._httpd.shutdown()
@@ -196,6 +212,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send_json(self, status: int, payload, headers: dict | None = None, raw: bytes | None = None):
         body = raw if raw is not None else json.dumps(payload).encode()
+        if getattr(self, "trickle", False):
+            self._send_trickled(status, body)
+            return
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -204,6 +223,21 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
         self.wfile.flush()
+
+    def _send_trickled(self, status: int, body: bytes) -> None:
+        """The whole reply, a few bytes at a time (see ``"trickle"`` in the module docstring)."""
+        server = self.owner
+        head = (f"HTTP/1.1 {status} OK\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n").encode()
+        data = head + body
+        step = max(1, int(server.trickle_bytes))
+        for start in range(0, len(data), step):
+            if server._stopped.is_set():
+                self.close_connection = True
+                return
+            self.wfile.write(data[start:start + step])
+            self.wfile.flush()
+            time.sleep(server.trickle_s)
 
     def do_POST(self):
         length = int(self.headers.get("Content-Length") or 0)
@@ -230,6 +264,7 @@ class _Handler(BaseHTTPRequestHandler):
         server.last_payload = payload
         number, attempt = server._enter(prompt)
         kind = None
+        self.trickle = False
         try:
             if server.gate_after is not None and number > server.gate_after:
                 server._gate.wait(30)
@@ -244,6 +279,7 @@ class _Handler(BaseHTTPRequestHandler):
                 server.arrivals.append((time.monotonic(), prompt, kind))
             if server.delay_s:
                 time.sleep(server.delay_s)
+            self.trickle = kind == "trickle"
             self._answer(kind, prompt, payload, key)
         except (TimeoutError, BrokenPipeError, ConnectionResetError):
             self.close_connection = True
@@ -300,16 +336,21 @@ class _Handler(BaseHTTPRequestHandler):
         prompt_tokens, completion_tokens = token_counts(prompt, content)
         usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                  "total_tokens": prompt_tokens + completion_tokens}
+        odd = {"usage_str": str, "usage_negative": lambda v: -5, "usage_garbage": lambda v: "lots",
+               "usage_nan": lambda v: float("nan")}.get(kind)
+        if odd is not None:
+            usage = {k: odd(v) for k, v in usage.items()}
+        model = server.served_model or ("other-model" if kind == "other_model" else payload.get("model", "fake"))
         if self.legacy:
             self._send_json(200, {
                 "id": f"cmpl-{_h(prompt):08x}", "object": "text_completion", "created": 1700000000,
-                "model": payload.get("model", "fake"),
+                "model": model,
                 "choices": [{"index": 0, "text": content, "logprobs": None, "finish_reason": "stop"}],
                 "usage": usage})
             return
         self._send_json(200, {
             "id": f"chatcmpl-{_h(prompt):08x}", "object": "chat.completion", "created": 1700000000,
-            "model": payload.get("model", "fake"),
+            "model": model,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
                          "finish_reason": "stop"}],
             "usage": usage,

@@ -18,7 +18,9 @@ weights and activation, dataset, split, images, preprocessing, pooling, code ver
 holds ``global.npy`` (N x D float32, the pooling asked for), ``global_clip.npy`` (N x D float32,
 CLIP's own ``encode_image`` pooling, from the same pass: the published zero-shot protocol's global
 feature) and ``local.npy`` (N x P x D float16), filled shard by shard; a shard is marked done only
-once written and synced, so an interrupted run resumes from its last complete shard. Local features
+once written and synced, so an interrupted run resumes from its last complete shard. A complete
+entry (image or text features) is read without taking a lock or creating anything, so a cache
+shared read-only serves it; building an entry there fails with one line naming the folder. Local features
 are never loaded whole: they come back as a :class:`FeatureFile`, read in chunks by every consumer
 (peak memory does not grow with their size, 4.1 GB for COCO with RN50). A damaged entry is detected
 and rebuilt; two processes building the same entry take turns (a lock), the second reusing the first
@@ -39,7 +41,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..cache import atomic_write, cache_dir, entry_lock
+from ..cache import atomic_write, cache_dir, entry_lock, write_error
+from ..errors import ConfigError
 from .models import LoadedCLIP, has_local_branch
 
 __all__ = ["ImageFeatures", "FeatureFile", "image_embeddings", "image_tower_outputs", "encode_texts", "encode_texts_cached",
@@ -150,16 +153,19 @@ class _NpyWriter:
         row_items = int(np.prod(self.shape[1:])) if len(self.shape) > 1 else 1
         self.row_bytes = row_items * self.dtype.itemsize
         existing = self._existing_offset()
-        if existing is None:
-            with open(self.path, "wb") as f:
-                np.lib.format.write_array_header_1_0(
-                    f, {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False,
-                        "shape": self.shape})
-                self.offset = f.tell()
-                f.truncate(self.offset + self.shape[0] * self.row_bytes)
-        else:
-            self.offset = existing
-        self._f = open(self.path, "r+b")
+        try:
+            if existing is None:
+                with open(self.path, "wb") as f:
+                    np.lib.format.write_array_header_1_0(
+                        f, {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False,
+                            "shape": self.shape})
+                    self.offset = f.tell()
+                    f.truncate(self.offset + self.shape[0] * self.row_bytes)
+            else:
+                self.offset = existing
+            self._f = open(self.path, "r+b")
+        except OSError as exc:
+            raise write_error(self.path, exc) from None
 
     def _existing_offset(self) -> int | None:
         try:
@@ -172,15 +178,22 @@ class _NpyWriter:
 
     def write(self, start: int, rows: np.ndarray) -> None:
         rows = np.ascontiguousarray(rows, dtype=self.dtype)
-        self._f.seek(self.offset + int(start) * self.row_bytes)
-        self._f.write(rows.tobytes())
+        try:
+            self._f.seek(self.offset + int(start) * self.row_bytes)
+            self._f.write(rows.tobytes())
+        except OSError as exc:
+            raise write_error(self.path, exc) from None
 
     def sync(self) -> None:
-        self._f.flush()
-        os.fsync(self._f.fileno())
+        try:
+            self._f.flush()
+            os.fsync(self._f.fileno())
+        except OSError as exc:
+            raise write_error(self.path, exc) from None
 
     def close(self) -> None:
-        self._f.close()
+        with contextlib.suppress(OSError):  # a failed flush was reported by write/sync already
+            self._f.close()
 
 
 @dataclass
@@ -306,6 +319,9 @@ def encode_texts_cached(loaded: LoadedCLIP, texts, cache=None, progress: bool = 
     digest = hashlib.sha256("\x1e".join(texts).encode()).hexdigest()[:16]
     key = hashlib.sha256(json.dumps([loaded.name, loaded.weights_id, digest]).encode()).hexdigest()[:20]
     path = cache_dir(cache) / "text_features" / f"{key}.pt"
+    emb = load_torch(path, "cached text embeddings")  # a complete entry needs no lock (it appears by a rename)
+    if emb is not None and tuple(emb.shape)[:1] == (len(texts),):
+        return emb
     with entry_lock(path):
         emb = load_torch(path, "cached text embeddings")
         if emb is not None and tuple(emb.shape)[:1] == (len(texts),):
@@ -340,7 +356,8 @@ class _Preprocessed(torch.utils.data.Dataset):
 def feature_cache_key(loaded: LoadedCLIP, dataset, local: bool, global_pool: str) -> tuple[str, dict]:
     """Cache key of a dataset's features and the description it hashes."""
     labels_hash = hashlib.sha256(np.ascontiguousarray(dataset.labels).tobytes()).hexdigest()[:16]
-    ids_hash = hashlib.sha256("\n".join(map(str, dataset.image_ids)).encode()).hexdigest()[:16]
+    # image ids may hold file names that are not UTF-8 (kept as surrogate escapes): hash their bytes
+    ids_hash = hashlib.sha256("\n".join(map(str, dataset.image_ids)).encode("utf-8", "surrogateescape")).hexdigest()[:16]
     desc = {"model": loaded.name, "weights": loaded.weights_id, "dataset": dataset.name,
             "split": dataset.split, "n_images": len(dataset), "image_ids": ids_hash, "labels": labels_hash,
             "dataset_info": {k: v for k, v in sorted(dataset.info.items()) if isinstance(v, (str, int, float))},
@@ -377,6 +394,13 @@ def _load_entry(folder: Path, n: int, local: bool):
     if len(g) != n or (loc is not None and len(loc) != n) or (g_clip is not None and len(g_clip) != n):
         return None
     return g.tensor(), loc, (g_clip.tensor() if g_clip is not None else None)
+
+
+def _complete_entry(folder: Path, n: int, shard_size: int, local: bool):
+    """A complete entry's arrays read without a lock (None when absent, incomplete or damaged)."""
+    if not (folder / _STATE).is_file():
+        return None
+    return _load_entry(folder, n, local) if _read_state(folder, n, shard_size)["complete"] else None
 
 
 def write_feature_entry(folder, global_emb, local_emb=None, *, chunk: int = 1024, global_clip=None) -> Path:
@@ -425,13 +449,19 @@ def extract_image_features(loaded: LoadedCLIP, dataset, *, local: bool = True, g
     key, desc = feature_cache_key(loaded, dataset, local, global_pool)
     n = len(dataset)
     if n == 0:
-        raise ValueError(f"extract_image_features: dataset {dataset.name!r} ({dataset.split}) has no images")
+        raise ConfigError(f"extract_image_features: dataset {dataset.name!r} ({dataset.split}) has no images")
     if not use_cache:
         g, g_clip, loc = _compute(loaded, dataset, np.arange(n), local, global_pool, batch_size, num_workers,
                                   progress)
         return ImageFeatures(global_=g, local=loc, key=key, cache_path=None, global_clip=g_clip)
     folder = cache_dir(cache) / "features" / key
-    folder.mkdir(parents=True, exist_ok=True)
+    entry = _complete_entry(folder, n, shard_size, local)  # no lock, nothing created: a read-only cache serves it
+    if entry is not None:
+        return ImageFeatures(global_=entry[0], local=entry[1], key=key, cache_path=folder, global_clip=entry[2])
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_error(folder, exc, "the feature cache folder") from None
     with entry_lock(folder):
         state = _read_state(folder, n, shard_size)
         if state["complete"]:
@@ -442,6 +472,7 @@ def extract_image_features(loaded: LoadedCLIP, dataset, *, local: bool = True, g
             warnings.warn(f"feature cache {folder} is damaged (a file is missing, truncated or not .npy); "
                           f"rebuilding it", RuntimeWarning, stacklevel=2)
             state = {"n": n, "shard_size": shard_size, "done": [], "complete": False}
+            _write_state(folder, state)  # lock-free readers stop trusting the files before they are rewritten
         atomic_write(folder / "key.json", json.dumps(desc, indent=1, sort_keys=True))
         _fill(loaded, dataset, folder, state, local, global_pool, batch_size, num_workers, progress)
         entry = _load_entry(folder, n, local)

@@ -277,18 +277,36 @@ def _load_into(model: torch.nn.Module, state_dict: dict, name: str, path: Path) 
     model.load_state_dict(state_dict, strict=True)
 
 
+def _read_state_dict(path: str) -> dict:
+    """The tensors of a weight file (safetensors, or a ``torch.save`` state dict / training checkpoint), read weights-only.
+
+    open_clip has no public function that returns a file's state dict (``open_clip.load_checkpoint``
+    loads straight into a model, which fails on the mismatches this is for), so the two public
+    readers are used directly: ``safetensors.torch.load_file`` and ``torch.load(weights_only=True)``.
+    """
+    if checkpoint_format(path) == "safetensors":
+        from safetensors.torch import load_file
+        state = load_file(path, device="cpu")
+    else:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise WeightsError(f"checkpoint file {path} holds a {type(state).__name__}, not a state dict")
+    if state and next(iter(state)).startswith("module."):
+        state = {k[len("module."):]: v for k, v in state.items()}
+    return state
+
+
 def _explain_state_dict_failure(name: str, path: str, kwargs: dict) -> str | None:
     """After open_clip failed to load file ``path`` into ``name``: say which weights do not fit."""
-    from open_clip.factory import load_state_dict
     try:
-        state_dict = load_state_dict(path, weights_only=True)
+        state_dict = _read_state_dict(path)
         with _open_clip_logging(random_init=True):
             model = open_clip.create_model(name, pretrained=None, **{k: v for k, v in kwargs.items()
                                                                      if k == "force_quick_gelu"})
     except Exception:
         return None
-    if state_dict and next(iter(state_dict)).startswith("module."):
-        state_dict = {k[7:]: v for k, v in state_dict.items()}
     return _mismatch(model, state_dict, name, path)
 
 
@@ -307,6 +325,23 @@ def load_clip(name: str = "RN50-quickgelu", pretrained: str | None = "openai", d
     if "force_quick_gelu" in kwargs:
         forced = bool(kwargs.pop("force_quick_gelu"))
         quick_gelu = True if forced else quick_gelu
+    pretrained, is_file = _resolve_weights_argument(name, pretrained)
+    fmt, state_dict, build_quick = _weights_plan(name, pretrained, is_file, quick_gelu)
+    schema = name.startswith(("hf-hub:", "local-dir:"))
+    if build_quick and (schema or not uses_quick_gelu(name)):
+        kwargs["force_quick_gelu"] = True
+    model, preprocess = _create_model(name, pretrained, fmt, device, precision, hf_cache_dir, kwargs)
+    if state_dict is not None:
+        _load_into(model, state_dict, name, Path(pretrained))
+    model.eval()
+    with _open_clip_logging():
+        tokenizer = open_clip.get_tokenizer(name)
+    return LoadedCLIP(model=model, preprocess=preprocess, tokenizer=tokenizer, name=name,
+                      pretrained=pretrained, device=device, quick_gelu=bool(build_quick), weights_format=fmt)
+
+
+def _resolve_weights_argument(name: str, pretrained) -> tuple[str | None, bool]:
+    """``(pretrained, is_file)`` after checking the model name and that a path-like ``pretrained`` exists."""
     pretrained = str(pretrained) if pretrained else None
     is_file = bool(pretrained) and os.path.isfile(os.path.expanduser(pretrained))
     if is_file:
@@ -314,40 +349,40 @@ def load_clip(name: str = "RN50-quickgelu", pretrained: str | None = "openai", d
     if pretrained and not is_file and (pretrained.startswith(("/", "./", "../", "~"))
                                        or pretrained.endswith((".pt", ".pth", ".bin", ".safetensors"))):
         raise MissingFileError(f"load_clip: pretrained checkpoint file {pretrained!r} does not exist")
-    schema = name.startswith(("hf-hub:", "local-dir:"))
-    if name not in open_clip.list_models() and not schema:
+    if name not in open_clip.list_models() and not name.startswith(("hf-hub:", "local-dir:")):
         raise UnknownNameError(f"load_clip: unknown model name {name!r}; expected an open_clip model "
                                f"(see open_clip.list_models(), e.g. 'RN50-quickgelu'), 'hf-hub:<org>/<repo>' "
                                f"or 'local-dir:<path>'")
+    return pretrained, is_file
 
-    fmt, state_dict = "random", None
-    if schema:
+
+def _weights_plan(name: str, pretrained: str | None, is_file: bool,
+                  quick_gelu: bool | None) -> tuple[str, dict | None, bool]:
+    """``(format, state dict to load ourselves or None, build with QuickGELU)`` for these weights."""
+    if name.startswith(("hf-hub:", "local-dir:")):
         fmt = "hf-hub" if name.startswith("hf-hub:") else "local-dir"
-        build_quick = bool(quick_gelu) if quick_gelu is not None else False
-    elif is_file:
+        return fmt, None, bool(quick_gelu) if quick_gelu is not None else False
+    if is_file:
         fmt = checkpoint_format(pretrained)
         if fmt == "torchscript":
-            build_quick = _choose_activation(name, pretrained, True, quick_gelu, "OpenAI's TorchScript weights")
-            state_dict = _load_torchscript_state_dict(Path(pretrained))
-        else:
-            build_quick = _choose_activation(name, pretrained, None, quick_gelu, "")
-    elif pretrained:
+            quick = _choose_activation(name, pretrained, True, quick_gelu, "OpenAI's TorchScript weights")
+            return fmt, _load_torchscript_state_dict(Path(pretrained)), quick
+        return fmt, None, _choose_activation(name, pretrained, None, quick_gelu, "")
+    if pretrained:
         weights_quick = tag_uses_quick_gelu(name, pretrained)
         if weights_quick is None:
             tags = open_clip.list_pretrained_tags_by_model(name)
             raise UnknownNameError(f"load_clip: {pretrained!r} is neither a pretrained tag of {name!r} (tags: "
                                    f"{', '.join(tags) or 'none'}) nor an existing checkpoint file")
-        fmt = "tag"
-        build_quick = _choose_activation(name, pretrained, weights_quick, quick_gelu,
-                                         f"the weights of tag {pretrained!r}")
-    else:
-        build_quick = _choose_activation(name, "None", None, quick_gelu, "")
-    if build_quick and not uses_quick_gelu(name) and not schema:
-        kwargs["force_quick_gelu"] = True
-    elif schema and build_quick:
-        kwargs["force_quick_gelu"] = True
+        return "tag", None, _choose_activation(name, pretrained, weights_quick, quick_gelu,
+                                               f"the weights of tag {pretrained!r}")
+    return "random", None, _choose_activation(name, "None", None, quick_gelu, "")
 
-    needs_hub = fmt == "tag" or schema
+
+def _create_model(name: str, pretrained: str | None, fmt: str, device: torch.device, precision: str,
+                  hf_cache_dir: str | None, kwargs: dict):
+    """open_clip's model and preprocessing; offline hubs, unfit state dicts and unreadable files become WeightsErrors."""
+    needs_hub = fmt in ("tag", "hf-hub", "local-dir")
     offline = needs_hub and (os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
                              or not _hub_reachable())
     weights_arg = None if (fmt in ("torchscript", "random")) else pretrained
@@ -357,37 +392,31 @@ def load_clip(name: str = "RN50-quickgelu", pretrained: str | None = "openai", d
             # open_clip only warns on an activation mismatch; after the checks above one is a bug
             warnings.filterwarnings("error", message=".*QuickGELU mismatch.*")
             with _open_clip_logging(random_init=weights_arg is None):
-                return open_clip.create_model_and_transforms(
+                model, _, preprocess = open_clip.create_model_and_transforms(
                     name, pretrained=weights_arg, device=device, precision=precision, cache_dir=hf_cache_dir,
                     **kwargs)
+                return model, preprocess
 
     if offline:
         try:
             with _hub_offline():
-                model, _, preprocess = create()
+                return create()
         except Exception as exc:  # open_clip wraps hub errors in RuntimeError and others
             raise WeightsUnavailableError(_how_to_provide(name, pretrained)) from exc
-    else:
-        try:
-            model, _, preprocess = create()
-        except WeightsError:
+    try:
+        return create()
+    except WeightsError:
+        raise
+    except RuntimeError:
+        # open_clip fails in several places on a file that does not fit (load_state_dict, or its own
+        # reshaping of logit_scale); whichever, say which weights do not fit when that is the cause
+        message = _explain_state_dict_failure(name, pretrained, kwargs) if fmt in ("state-dict", "safetensors") else None
+        if message is None:
             raise
-        except RuntimeError as exc:
-            message = (_explain_state_dict_failure(name, pretrained, kwargs)
-                       if weights_arg and "state_dict" in str(exc) else None)
-            if message is None:
-                raise
-            raise WeightsError(message) from None
-        except pickle_errors() as exc:
-            raise WeightsError(f"checkpoint file {pretrained} cannot be read as weights only ({exc}); it may "
-                               f"be damaged or hold arbitrary Python objects") from None
-    if state_dict is not None:
-        _load_into(model, state_dict, name, Path(pretrained))
-    model.eval()
-    with _open_clip_logging():
-        tokenizer = open_clip.get_tokenizer(name)
-    return LoadedCLIP(model=model, preprocess=preprocess, tokenizer=tokenizer, name=name,
-                      pretrained=pretrained, device=device, quick_gelu=bool(build_quick), weights_format=fmt)
+        raise WeightsError(message) from None
+    except pickle_errors() as exc:
+        raise WeightsError(f"checkpoint file {pretrained} cannot be read as weights only ({exc}); it may "
+                           f"be damaged or hold arbitrary Python objects") from None
 
 
 def pickle_errors() -> tuple:

@@ -11,6 +11,7 @@ Training saves its state after every epoch and resumes from there after an inter
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -168,7 +169,8 @@ def _cached_checkpoint_ok(spec: ToyCLIPSpec, ckpt: Path) -> bool:
     warnings.warn(f"toy CLIP checkpoint {ckpt} or its log {meta_path.name} is damaged or incomplete; retraining",
                   RuntimeWarning, stacklevel=3)
     for path in (ckpt, meta_path):
-        path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # a read-only cache: retraining will say it cannot write
+            path.unlink(missing_ok=True)
     return False
 
 
@@ -176,7 +178,8 @@ def pretrain(spec: ToyCLIPSpec, cache=None, progress: bool = True, force: bool =
     """Train the toy CLIP of ``spec`` unless its checkpoint is cached; return the checkpoint path.
 
     Two processes asking for the same checkpoint take turns (a lock next to it): the second finds
-    the first's result. A damaged checkpoint, log or partial state is detected and rebuilt.
+    the first's result. A damaged checkpoint, log or partial state is detected and rebuilt. A
+    complete checkpoint is found without the lock, so a read-only cache serves it.
     """
     ckpt = checkpoint_path(spec, cache)
     if not force and ckpt.exists() and _cached_checkpoint_ok(spec, ckpt):

@@ -46,7 +46,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import CorpusError, MissingFileError
+from ..checks import is_int
+from ..errors import ConfigError, CorpusError, MissingFileError
 from .generators.base import Request, SentenceGenerator
 from .label_sets import get_label_set
 from .labels import LabelSet
@@ -56,7 +57,7 @@ __all__ = [
     "Corpus", "PAPER_PROMPT", "LabelSetLike", "Prior", "sample_label_sets", "make_requests", "paper_prompt",
     "extract_labels", "make_record", "prompt_augmentation", "build_corpus", "write_corpus",
     "read_corpus", "corpus_from_records", "completed_indices", "label_statistics",
-    "labels_per_text", "cooccurrence_counts", "cooccurrence_ratio",
+    "labels_per_text", "cooccurrence_counts", "cooccurrence_ratio", "parse_json_line",
 ]
 
 LabelSetLike = str | LabelSet
@@ -73,15 +74,19 @@ PAPER_PROMPT = "Please make a brief sentence to describe a photo that contains {
 # --------------------------------------------------------------------------------------------
 
 def _check_k_range(k_range, n_classes: int) -> tuple[int, int]:
+    """``(low, high)`` of a valid ``k_range`` (high capped at the class count); a :class:`ConfigError` line otherwise."""
     try:
-        lo, hi = (int(k) for k in k_range)
-    except (TypeError, ValueError):
-        raise ValueError(f"k_range must be a pair of integers (low, high), got {k_range!r}") from None
+        items = list(k_range)
+    except TypeError:
+        items = []
+    if len(items) != 2 or not all(is_int(k) for k in items):
+        raise ConfigError(f"k_range must be a pair of integers (low, high), got {k_range!r}")
+    lo, hi = (int(k) for k in items)
     if not 1 <= lo <= hi:
-        raise ValueError(f"k_range must satisfy 1 <= low <= high, got {k_range!r}")
+        raise ConfigError(f"k_range must satisfy 1 <= low <= high, got {k_range!r}")
     if lo > n_classes:
-        raise ValueError(f"k_range {k_range!r} asks for at least {lo} labels but the label set "
-                         f"has only {n_classes} classes")
+        raise ConfigError(f"k_range {k_range!r} asks for at least {lo} labels but the label set "
+                          f"has only {n_classes} classes")
     return lo, min(hi, n_classes)
 
 
@@ -123,11 +128,10 @@ def sample_label_sets(label_set: LabelSetLike, n: int, seed: int, k_range=(1, 5)
     entry has exactly ``k`` labels. Tuples keep the draw order (the order of the prompt).
     """
     ls = get_label_set(label_set)
+    for name, value in (("n", n), ("seed", seed), ("start", start)):
+        if not is_int(value) or value < 0:
+            raise ConfigError(f"sample_label_sets: {name} must be an integer >= 0, got {value!r}")
     n, seed, start = int(n), int(seed), int(start)
-    if n < 0 or start < 0:
-        raise ValueError(f"sample_label_sets: n ({n}) and start ({start}) must be >= 0")
-    if seed < 0:
-        raise ValueError(f"sample_label_sets: seed must be >= 0, got {seed}")
     C = len(ls)
     lo, hi = _check_k_range(k_range, C)
     weights_of = None if prior is None else _prior_weights(prior, C)
@@ -345,7 +349,9 @@ def _corpus_from_numbered(items: Iterable[tuple[str, dict]], label_set: LabelSet
     for where, rec in items:
         text, ids, source, req = _parse_record(rec, ls, where)
         index = rec.get("index")
-        if isinstance(index, int) and not isinstance(index, bool):
+        if index is not None and not (is_int(index) and index >= 0):
+            raise CorpusError(f"{where}: 'index' (the plan position) must be an integer >= 0, got {index!r:.40}")
+        if index is not None:
             if index in seen_index:
                 raise CorpusError(f"{where}: plan index {index} repeats {seen_index[index]}; each generated "
                                   f"sentence must appear once (delete one of the two lines)")
@@ -360,6 +366,29 @@ def _corpus_from_numbered(items: Iterable[tuple[str, dict]], label_set: LabelSet
     return Corpus(texts, targets, sources, ls, requested, origin)
 
 
+def parse_json_line(raw: bytes, where: str, invalid_advice: str = ""):
+    """The JSON value of one line (bytes); a :class:`CorpusError` naming ``where`` (file:line) for anything unreadable.
+
+    Besides invalid UTF-8 and invalid JSON, a line can hold what Python's reader refuses or cannot
+    nest: an integer of more than 4,300 digits (``ValueError``) or arrays nested thousands deep
+    (``RecursionError``); each is one line naming the place, never a traceback.
+    """
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise CorpusError(f"{where}: not valid UTF-8 (byte {e.start + 1} of the line); a corpus is UTF-8 "
+                          f"JSON Lines") from None
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as e:
+        raise CorpusError(f"{where}: invalid JSON ({e.msg} at column {e.colno}){invalid_advice}") from None
+    except RecursionError:
+        raise CorpusError(f"{where}: JSON nested too deeply to read (thousands of brackets); a corpus record is a "
+                          f"flat object{invalid_advice}") from None
+    except ValueError as e:  # e.g. an integer longer than Python's 4,300-digit conversion limit
+        raise CorpusError(f"{where}: unreadable number in the JSON ({str(e).split(':')[0]}){invalid_advice}") from None
+
+
 def _iter_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
     """(line number, record) of every non-blank line; a repeated line, bad UTF-8 or bad JSON names file:line."""
     if not path.is_file():
@@ -371,20 +400,13 @@ def _iter_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
             for lineno, raw in enumerate(f, 1):
                 if not raw.strip():
                     continue
-                try:
-                    line = raw.decode("utf-8")
-                except UnicodeDecodeError as e:
-                    raise CorpusError(f"{path}:{lineno}: not valid UTF-8 (byte {e.start + 1} of the line); a "
-                                      f"corpus is UTF-8 JSON Lines") from None
+                record = parse_json_line(raw, f"{path}:{lineno}")
                 key = raw.strip()
                 if key in seen:
                     raise CorpusError(f"{path}:{lineno}: repeats line {seen[key]} exactly; each record must "
                                       f"appear once (delete one of the two)")
                 seen[key] = lineno
-                try:
-                    yield lineno, json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise CorpusError(f"{path}:{lineno}: invalid JSON ({e.msg} at column {e.colno})") from None
+                yield lineno, record
     except (OSError, EOFError) as e:  # a damaged .gz
         raise CorpusError(f"{path}: cannot be read ({type(e).__name__}: {e})") from None
 

@@ -48,6 +48,23 @@ in ``issues``; ``policy={"missing_labels": "drop"}`` changes the defaults. Recor
 deadline and cut attempt timeouts and retry waits to it; the answers that arrived are kept and
 the summary says ``status="time_budget"``. Rerun to continue.
 
+**Outcome.** ``status="complete"`` with at least one accepted sentence is success. A job that
+answered every request but accepted none (every answer refused, empty, overlong...) ends with
+``status="no_sentences"`` in the summary and raises :class:`~lcmc_core.errors.EmptyCorpusError`
+(the command line prints one ``error:`` line, exit 2); the rejected file keeps every answer. A
+complete corpus with fewer than :data:`SMALL_CORPUS_FRACTION` (half) of the requested sentences
+accepted warns (``RuntimeWarning``) with the counts, and the summary lists that warning. The
+models that actually answered (``model`` of each answer, stored in its record) are counted in
+``served_models``; answers from another model than the one asked for are warned about.
+
+**Faults.** Bad arguments (a negative seed, an empty or folder path, a non-finite time budget,
+...) are one :class:`~lcmc_core.errors.ConfigError` line before anything is asked. A write that
+fails (disk full, read-only file system, no permission) is one :class:`~lcmc_core.errors.WriteError`
+line saying which and naming the file; a partly written line is taken back, every line already
+written is kept, and rerunning the same command resumes. Unreadable lines in the files
+(invalid JSON, numbers Python cannot read, absurd nesting) name the file and line; token counts
+that are not non-negative numbers count as unknown.
+
 **Secrets.** The job never sees an API key: LLM generators read it from the environment
 variable they are told the name of, scrub it from every answer and error, and describe
 themselves without it; the job also passes error messages through the generator's ``redact``.
@@ -69,16 +86,21 @@ from pathlib import Path
 
 from filelock import Timeout
 
-from ..cache import atomic_write, entry_lock
-from ..errors import ConfigError, CorpusError
-from .corpus import LabelSetLike, Prior, make_record, make_requests, paper_prompt
+from ..cache import atomic_write, entry_lock, write_error
+from ..checks import check_int, check_real
+from ..errors import ConfigError, CorpusError, EmptyCorpusError, WriteError
+from .corpus import LabelSetLike, Prior, make_record, make_requests, paper_prompt, parse_json_line
 from .generators import LLMGenerator, Request, Response, SentenceGenerator, make_generator
+from .generators.base import token_count
 from .label_sets import get_label_set
 from .labels import LabelSet
 from .validation import check_policy, validate_answer
 
 __all__ = ["GenerationSummary", "sidecar_paths", "generate_corpus", "read_summary", "read_rejected",
-           "corpus_identity"]
+           "corpus_identity", "SMALL_CORPUS_FRACTION"]
+
+#: A complete corpus with fewer accepted sentences than this fraction of the requests is warned about.
+SMALL_CORPUS_FRACTION = 0.5
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +149,13 @@ def _repair_tail(path: Path) -> int:
     """Complete or cut a last line without newline (left by a kill); return bytes removed (0 if none)."""
     if not path.exists():
         return 0
+    try:
+        return _repair_tail_of(path)
+    except OSError as exc:
+        raise write_error(path, exc) from None
+
+
+def _repair_tail_of(path: Path) -> int:
     with open(path, "rb+") as f:
         size = f.seek(0, os.SEEK_END)
         if size == 0:
@@ -161,26 +190,34 @@ def _repair_tail(path: Path) -> int:
         os.fsync(f.fileno())
     if removed:
         warnings.warn(f"{path}: cut an incomplete last line ({removed} bytes, left by a killed run); "
-                      f"its request will be asked again", RuntimeWarning, stacklevel=3)
+                      f"its request will be asked again", RuntimeWarning, stacklevel=5)
     return removed
 
 
-def _read_lines(path: Path) -> list[tuple[int, dict, bytes]]:
-    """(line number, record, raw line bytes) of every non-blank line; errors name file and line."""
+def _read_lines(path: Path, torn_tail_ok: bool = False) -> list[tuple[int, dict, bytes]]:
+    """(line number, record, raw line bytes) of every non-blank line; errors name file and line.
+
+    With ``torn_tail_ok`` a last line without its newline (a write cut short) is left out instead
+    of being an error: it is repaired (completed or cut) when the job runs again.
+    """
     out = []
-    with open(path, "rb") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except ValueError as e:
-                raise CorpusError(f"{path}:{lineno}: invalid JSON ({e}); only a last line can be torn by a kill, "
-                                 f"so this file was changed by hand: fix or delete that line") from None
-            if not isinstance(rec, dict) or not isinstance(rec.get("index"), int) or isinstance(rec.get("index"), bool):
-                raise CorpusError(f"{path}:{lineno}: expected a JSON object with an integer 'index' (a record "
-                                 f"written by generate_corpus), got {line[:120]!r}")
-            out.append((lineno, rec, line if line.endswith(b"\n") else line + b"\n"))
+    hand = ("; only a last line can be torn by a kill, so this file was changed by hand: fix or delete that line")
+    try:
+        with open(path, "rb") as f:
+            lines = list(enumerate(f, 1))
+    except OSError as exc:
+        raise CorpusError(f"cannot read {path}: {exc.strerror or exc}") from None
+    for lineno, line in lines:
+        if not line.strip():
+            continue
+        if torn_tail_ok and lineno == len(lines) and not line.endswith(b"\n"):
+            continue
+        rec = parse_json_line(line, f"{path}:{lineno}", hand)
+        index = rec.get("index") if isinstance(rec, dict) else None
+        if not isinstance(index, int) or isinstance(index, bool):
+            raise CorpusError(f"{path}:{lineno}: expected a JSON object with an integer 'index' (a record "
+                              f"written by generate_corpus), got {line[:120]!r}")
+        out.append((lineno, rec, line if line.endswith(b"\n") else line + b"\n"))
     return out
 
 
@@ -190,26 +227,44 @@ class _AppendLog:
     A record is in the operating system's hands as soon as :meth:`append` returns, so a killed
     process (SIGKILL, Ctrl-C, an exception) loses nothing; ``fsync`` runs every ``sync_every``
     records, every ``sync_seconds`` and on :meth:`close`, which bounds what an operating-system
-    crash or power cut could lose (those requests are then asked again on resume).
+    crash or power cut could lose (those requests are then asked again on resume). A write that
+    fails (disk full, ...) takes back what it wrote of its line and raises one :class:`WriteError`
+    line saying what happened; the lines before it stay.
     """
 
-    def __init__(self, path: Path, sync_every: int = 256, sync_seconds: float = 2.0):
+    def __init__(self, path: Path, lines: int = 0, sync_every: int = 256, sync_seconds: float = 2.0):
         self.path = path
+        self.lines = lines
         created = not path.exists()
-        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        if created:
-            _fsync_dir(path.parent)
+        try:
+            self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            self.size = os.fstat(self.fd).st_size
+            if created:
+                _fsync_dir(path.parent)
+        except OSError as exc:
+            raise write_error(path, exc) from None
         self.sync_every, self.sync_seconds = sync_every, sync_seconds
         self.unsynced, self.last_sync = 0, time.monotonic()
         self.syncs = 0
+
+    def _failed(self, exc: OSError) -> WriteError:
+        return write_error(self.path, exc, advice=f"the {self.lines} lines already in {self.path.name} are kept: fix "
+                                                  f"that and rerun the same command to resume")
 
     def append(self, record: dict) -> None:
         """Write ``record`` as one line (a single ``write``); sync when the batch is full or old."""
         data = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
         view = memoryview(data)
-        while view:
-            n = os.write(self.fd, view)
-            view = view[n:]
+        try:
+            while view:
+                n = os.write(self.fd, view)
+                view = view[n:]
+        except OSError as exc:
+            with contextlib.suppress(OSError):  # take back a partly written line (shrinking needs no space)
+                os.ftruncate(self.fd, self.size)
+            raise self._failed(exc) from None
+        self.size += len(data)
+        self.lines += 1
         self.unsynced += 1
         if self.unsynced >= self.sync_every or time.monotonic() - self.last_sync >= self.sync_seconds:
             self.sync()
@@ -217,16 +272,21 @@ class _AppendLog:
     def sync(self) -> None:
         """``fsync`` what was appended since the last sync."""
         if self.fd is not None and self.unsynced:
-            os.fsync(self.fd)
+            try:
+                os.fsync(self.fd)
+            except OSError as exc:
+                raise self._failed(exc) from None
             self.syncs += 1
         self.unsynced, self.last_sync = 0, time.monotonic()
 
     def close(self) -> None:
-        """Sync and close the file (idempotent)."""
+        """Sync and close the file (idempotent; the file is closed even when the sync fails)."""
         if self.fd is not None:
-            self.sync()
-            os.close(self.fd)
-            self.fd = None
+            try:
+                self.sync()
+            finally:
+                os.close(self.fd)
+                self.fd = None
 
 
 def _rewrite_sorted(path: Path, lines: list[tuple[int, dict, bytes]]) -> list[dict]:
@@ -239,7 +299,11 @@ def _rewrite_sorted(path: Path, lines: list[tuple[int, dict, bytes]]) -> list[di
         seen.add(item[1]["index"])
         kept.append(item)
     if [x[0] for x in kept] != [x[0] for x in lines]:
-        atomic_write(path, b"".join(raw for _, _, raw in kept))
+        try:
+            atomic_write(path, b"".join(raw for _, _, raw in kept))
+        except WriteError as exc:
+            raise write_error(path, exc, advice=f"no line is lost: {path.name} still holds every answer (unsorted): fix "
+                                                f"that and rerun the same command to finish") from None
         _fsync_dir(path.parent)
     return [rec for _, rec, _ in kept]
 
@@ -253,7 +317,7 @@ def _locked(lock_path: Path, corpus: Path):
     """
     lock = entry_lock(corpus)
     try:
-        lock.acquire(timeout=0)
+        lock.acquire(timeout=0)  # a folder that cannot be written fails here, before anything is asked
     except Timeout:
         raise CorpusError(f"{corpus} is being written by another generate_corpus job (lock {lock_path} is held); "
                           f"wait for it to finish or write to another path") from None
@@ -271,10 +335,13 @@ def _locked(lock_path: Path, corpus: Path):
 class GenerationSummary:
     """What a :func:`generate_corpus` call left on disk (totals over all runs) and what this run did (``run``).
 
-    ``status``: ``complete`` (every plan index is accepted or rejected), ``time_budget`` (stopped
-    by the deadline; rerun to continue), ``incomplete`` (some requests failed; rerun to retry
-    them), ``error`` or ``interrupted`` (an exception stopped the run; files are consistent).
-    ``cost`` is in the currency of the generator's prices, ``None`` without prices.
+    ``status``: ``complete`` (every plan index is accepted or rejected), ``no_sentences`` (every
+    index answered, none accepted: an error), ``time_budget`` (stopped by the deadline; rerun to
+    continue), ``incomplete`` (some requests failed; rerun to retry them), ``error`` or
+    ``interrupted`` (an exception stopped the run; files are consistent). ``cost`` is in the
+    currency of the generator's prices, ``None`` without prices. ``served_models`` counts the
+    records by the model that answered them (as the endpoint reported it); ``warnings`` lists
+    what the job warned about (a small corpus, another model than asked for).
     """
 
     status: str
@@ -298,6 +365,8 @@ class GenerationSummary:
     completion_tokens: int
     cost: float | None
     run: dict = field(default_factory=dict)
+    served_models: dict = field(default_factory=dict)
+    warnings: list = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
@@ -309,21 +378,41 @@ class GenerationSummary:
         return dataclasses.asdict(self)
 
 
-def _usage(meta: dict) -> dict | None:
+def _usage(meta) -> tuple[dict | None, bool]:
+    """(the readable token counts of an answer or None, whether a count was given but unreadable).
+
+    A count is readable when it is a non-negative whole number (numeric strings included, see
+    :func:`~lcmc_core.text.generators.base.token_count`); others count as unknown.
+    """
     if not isinstance(meta, dict):
-        return None
-    p, c = meta.get("prompt_tokens"), meta.get("completion_tokens")
-    if p is None and c is None:
-        return None
-    return {"prompt_tokens": int(p or 0), "completion_tokens": int(c or 0)}
+        return None, False
+    usage, unreadable = {}, False
+    for key in ("prompt_tokens", "completion_tokens"):
+        value = meta.get(key)
+        if value is None:
+            continue
+        count = token_count(value)
+        if count is None:
+            unreadable = True
+        else:
+            usage[key] = count
+    return (usage or None), unreadable
+
+
+def _short(value, digits: int = 20) -> str:
+    """``value`` for a message: a huge number is cut to its first digits."""
+    text = str(value)
+    return text if len(text) <= digits else f"{text[:digits]}... ({len(text)} digits)"
 
 
 def _check_existing(lines, plan: dict, n: int, ls: LabelSet, path: Path) -> None:
     for lineno, rec, _ in lines:
         i = rec["index"]
         if not 0 <= i < n:
-            raise CorpusError(f"{path}:{lineno}: holds plan index {i} but n={n}; rerun with n > {i} "
-                             f"(and the same seed, label set and k_range) or write to another path")
+            advice = (f"rerun with n > {i} (and the same seed, label set and k_range) or write to another path"
+                      if i >= 0 and len(str(i)) < 10 else "this line was changed by hand: fix or delete it")
+            raise CorpusError(f"{path}:{lineno}: holds plan index {_short(i)} but n={n} (indices run 0..{n - 1}); "
+                              f"{advice}")
         want = ls.names(plan[i].label_ids)
         if rec.get("requested") != want:
             raise CorpusError(f"{path}:{lineno}: index {i} was requested as {rec.get('requested')} but this "
@@ -389,6 +478,49 @@ def _check_identity(files: dict, identity: dict, existing: list, gen_source: str
     atomic_write(files["identity"], json.dumps(identity, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
+def _check_path(path) -> dict[str, Path]:
+    """The job's files for ``path`` after checking it names a plain .jsonl file in a usable folder."""
+    if not isinstance(path, (str, os.PathLike)) or not str(os.fspath(path)).strip():
+        raise ConfigError(f"generate_corpus: path must name the corpus file (e.g. 'corpus.jsonl'), got {path!r}")
+    files = sidecar_paths(path)
+    corpus = files["corpus"]
+    if corpus.suffix == ".gz":
+        raise ConfigError(f"generate_corpus: path {corpus} is gzip; the job appends line by line and must be "
+                          f"able to repair a torn last line, so write plain .jsonl (compress it afterwards)")
+    if str(corpus).endswith((".rejected.jsonl", ".summary.json", ".identity.json")):
+        raise ConfigError(f"generate_corpus: path {corpus} looks like a sidecar file; give the corpus file itself")
+    for what, p in (("the corpus", corpus), ("the rejected answers", files["rejected"])):
+        if p.is_dir():
+            raise ConfigError(f"generate_corpus: path {p} ({what}) is a folder; expected a file name such as "
+                              f"{p / 'corpus.jsonl'}")
+    folder = corpus.parent
+    for parent in (folder, *folder.parents):
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"generate_corpus: cannot put {corpus.name} in {folder}: {parent} is a file, not "
+                                  f"a folder")
+            break
+    return files
+
+
+def _make_folder(folder: Path) -> None:
+    """Create the corpus's folder; a failure is one WriteError line (read-only, permission, ...)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_error(folder, exc, "the folder") from None
+
+
+def _check_arguments(n, seed, max_words, max_chars, time_budget_s) -> None:
+    """One ConfigError line per bad job argument, before any generator is built."""
+    check_int("generate_corpus: n", n, 0)
+    check_int("generate_corpus: seed", seed, 0)
+    for name, value in (("max_words", max_words), ("max_chars", max_chars)):
+        check_int(f"generate_corpus: {name}", value, 1)
+    if time_budget_s is not None:
+        check_real("generate_corpus: time_budget_s (seconds, or None for no limit)", time_budget_s, 0)
+
+
 def generate_corpus(path: str | os.PathLike, label_set: LabelSetLike, n: int, seed: int,
                     generator: str | SentenceGenerator = "template", *, k_range=(1, 5),
                     prior: Prior | None = None,
@@ -396,151 +528,260 @@ def generate_corpus(path: str | os.PathLike, label_set: LabelSetLike, n: int, se
                     policy: dict | None = None, max_words: int = 50, max_chars: int = 300,
                     time_budget_s: float | None = None, progress: bool = True,
                     **generator_options) -> GenerationSummary:
-    """Generate (or resume) the corpus at ``path`` for plan ``(label_set, n, seed, k_range)``; return the summary."""
+    """Generate (or resume) the corpus at ``path`` for plan ``(label_set, n, seed, k_range)``; return the summary.
+
+    Raises :class:`~lcmc_core.errors.EmptyCorpusError` when every request was answered but no
+    sentence was accepted (the summary and the rejected file are written first).
+    """
     t0 = time.monotonic()
-    files = sidecar_paths(path)
-    path = files["corpus"]
-    if path.suffix == ".gz":
-        raise ConfigError(f"generate_corpus: path {path} is gzip; the job appends line by line and must be "
-                         f"able to repair a torn last line, so write plain .jsonl (compress it afterwards)")
-    if str(path).endswith((".rejected.jsonl", ".summary.json")):
-        raise ConfigError(f"generate_corpus: path {path} looks like a sidecar file; give the corpus file itself")
+    _check_arguments(n, seed, max_words, max_chars, time_budget_s)
     ls = get_label_set(label_set)
     n, seed = int(n), int(seed)
-    if n < 0:
-        raise ConfigError(f"generate_corpus: n must be >= 0, got {n}")
     pol = check_policy(policy)
-    for name, value in (("max_words", max_words), ("max_chars", max_chars)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ConfigError(f"generate_corpus: {name} must be an integer >= 1, got {value!r}")
-    if time_budget_s is not None and not (isinstance(time_budget_s, (int, float)) and time_budget_s >= 0):
-        raise ConfigError(f"generate_corpus: time_budget_s must be a number of seconds >= 0 or None, "
-                         f"got {time_budget_s!r}")
-    deadline = None if time_budget_s is None else t0 + float(time_budget_s)
-
-    gen = make_generator(generator, ls, seed, **generator_options)
-    redact = getattr(gen, "redact", None) or (lambda s: s)
-    gen_source = getattr(gen, "source", None) or "unknown"
     requests = make_requests(ls, n, seed, k_range, prior, prompt_fn=prompt_fn)
-    plan = {r.index: r for r in requests}
-    path.parent.mkdir(parents=True, exist_ok=True)
+    files = _check_path(path)
+    gen = make_generator(generator, ls, seed, **generator_options)
+    _make_folder(files["corpus"].parent)
+    job = _Job(files, ls, n, seed, tuple(k_range), gen, pol, max_words, max_chars,
+               None if time_budget_s is None else t0 + float(time_budget_s), t0, requests)
+    with _locked(files["lock"], files["corpus"]):
+        job.load_existing()
+        return job.run(progress, time_budget_s)
 
-    with _locked(files["lock"], path):
-        repaired = {"corpus_bytes_cut": _repair_tail(path), "rejected_bytes_cut": _repair_tail(files["rejected"])}
-        done: set[int] = set()
+
+class _Job:
+    """One generate_corpus run: the plan, the files, the generator, and what this run did (``run``)."""
+
+    def __init__(self, files: dict, ls: LabelSet, n: int, seed: int, k_range, gen, pol: dict, max_words: int,
+                 max_chars: int, deadline: float | None, t0: float, requests: list[Request]):
+        self.files, self.path = files, files["corpus"]
+        self.ls, self.n, self.seed, self.k_range = ls, n, seed, k_range
+        self.gen, self.pol, self.max_words, self.max_chars = gen, pol, max_words, max_chars
+        self.deadline, self.t0 = deadline, t0
+        self.requests = requests
+        self.plan = {r.index: r for r in requests}
+        self.redact = getattr(gen, "redact", None) or (lambda text: text)
+        self.gen_source = getattr(gen, "source", None) or "unknown"
+        self.done: set[int] = set()
+        self.line_counts = {"corpus": 0, "rejected": 0}
+        self.repaired: dict = {}
+        self.tokens = [0, 0]
+        self.status: str | None = None
+
+    def load_existing(self) -> None:
+        """Repair torn tails, read both files, check them against the plan and the identity."""
+        self.repaired = {"corpus_bytes_cut": _repair_tail(self.path),
+                         "rejected_bytes_cut": _repair_tail(self.files["rejected"])}
         duplicates = 0
         existing = []
-        for p in (path, files["rejected"]):
+        for kind in ("corpus", "rejected"):
+            p = self.files[kind]
             if p.exists():
                 lines = _read_lines(p)
-                _check_existing(lines, plan, n, ls, p)
+                _check_existing(lines, self.plan, self.n, self.ls, p)
                 existing += lines
+                self.line_counts[kind] = len(lines)
                 for _, rec, _ in lines:
-                    duplicates += rec["index"] in done
-                    done.add(rec["index"])
-        _check_identity(files, corpus_identity(ls, seed, k_range, gen, pol, max_words, max_chars, requests),
-                        existing, gen_source)
+                    duplicates += rec["index"] in self.done
+                    self.done.add(rec["index"])
+        identity = corpus_identity(self.ls, self.seed, self.k_range, self.gen, self.pol, self.max_words,
+                                   self.max_chars, self.requests)
+        _check_identity(self.files, identity, existing, self.gen_source)
         if duplicates:
-            warnings.warn(f"{path}: {duplicates} plan indices were recorded twice; the first record of each "
-                          f"is kept", RuntimeWarning, stacklevel=2)
-        started_with = len(done)
-        todo = [r for r in requests if r.index not in done]
-        run = {"started_with": started_with, "asked": len(todo), "answered": 0, "accepted": 0,
-               "rejected": 0, "rejected_by_reason": Counter(), "kept_with_issues": Counter(),
-               "ignored_duplicates": 0, "elapsed_s": None, "time_budget_s": time_budget_s,
-               "repaired": repaired, "error": None}
-        state = {"status": None}
-        corpus_log = _AppendLog(path)
-        rejected_log = _AppendLog(files["rejected"])
+            warnings.warn(f"{self.path}: {duplicates} plan indices were recorded twice; the first record of each "
+                          f"is kept", RuntimeWarning, stacklevel=3)
+
+    def run(self, progress: bool, time_budget_s) -> GenerationSummary:
+        """Ask for every missing index, append each answer, then finish (sort, total, summary) whatever happened."""
+        todo = [r for r in self.requests if r.index not in self.done]
+        self.run_info = {"started_with": len(self.done), "asked": len(todo), "answered": 0, "accepted": 0,
+                         "rejected": 0, "rejected_by_reason": Counter(), "kept_with_issues": Counter(),
+                         "ignored_duplicates": 0, "usage_unreadable": 0, "served_models": Counter(),
+                         "elapsed_s": None, "time_budget_s": time_budget_s, "repaired": self.repaired, "error": None}
+        error: BaseException | None = None
+        logs: list[_AppendLog] = []
+        try:
+            logs.append(_AppendLog(self.path, self.line_counts["corpus"]))
+            logs.append(_AppendLog(self.files["rejected"], self.line_counts["rejected"]))
+            self._stream(todo, logs[0], logs[1], progress)
+        except BaseException as exc:
+            error = exc
+        for log_file in logs:
+            try:
+                log_file.close()
+            except WriteError as exc:
+                error = error or exc
+        if error is not None:
+            self.status = "interrupted" if isinstance(error, KeyboardInterrupt) else "error"
+            self.run_info["error"] = self.redact(f"{type(error).__name__}: {error}")[:1000]
+        try:
+            summary = self.finish()
+        except Exception as exc:
+            if error is None:
+                raise
+            log.info("generate_corpus %s: could not finish after the error (%s)", self.path, exc)  # the error says what to do
+        if error is not None:
+            raise error
+        self._judge(summary)
+        return summary
+
+    def _stream(self, todo: list[Request], corpus_log: _AppendLog, rejected_log: _AppendLog, progress: bool) -> None:
+        """Ask the generator for ``todo`` and handle each answer as it comes, with a progress bar."""
         from tqdm.auto import tqdm
-        bar = tqdm(total=n, initial=started_with, disable=not progress, desc=f"generate {path.name}",
+
+        gen, deadline = self.gen, self.deadline
+        bar = tqdm(total=self.n, initial=len(self.done), disable=not progress, desc=f"generate {self.path.name}",
                    unit="text", dynamic_ncols=True)
         if progress and getattr(gen, "on_event", False) is None:  # retries show as they happen
-            gen.on_event = lambda message: tqdm.write(f"generate {path.name}: {redact(message)}", file=sys.stderr)
-        tokens = [0, 0]
+            gen.on_event = lambda message: tqdm.write(f"generate {self.path.name}: {self.redact(message)}",
+                                                      file=sys.stderr)
         try:
-            if todo and (deadline is None or time.monotonic() < deadline):
-                if isinstance(gen, LLMGenerator):
-                    stream = gen.generate(todo, deadline=deadline)
-                else:
-                    stream = gen.generate(todo)
-                try:
-                    for resp in stream:
-                        _handle(resp, plan, done, ls, gen, gen_source, pol, max_words, max_chars,
-                                corpus_log, rejected_log, run, tokens)
-                        bar.update(1)
-                        if progress:
-                            retries = sum(getattr(getattr(gen, "stats", None), "retries", {}).values())
-                            bar.set_postfix(accepted=run["accepted"], rejected=run["rejected"],
-                                            tokens=tokens[0] + tokens[1], retries=retries, refresh=False)
-                        if (deadline is not None and not isinstance(gen, LLMGenerator)
-                                and time.monotonic() >= deadline):
-                            break
-                finally:
-                    close = getattr(stream, "close", None)
-                    if close is not None:
-                        close()
-        except BaseException as e:
-            state["status"] = "interrupted" if isinstance(e, KeyboardInterrupt) else "error"
-            run["error"] = redact(f"{type(e).__name__}: {e}")[:1000]
-            raise
+            if not todo or (deadline is not None and time.monotonic() >= deadline):
+                return
+            llm = isinstance(gen, LLMGenerator)
+            stream = gen.generate(todo, deadline=deadline) if llm else gen.generate(todo)
+            try:
+                for resp in stream:
+                    self._handle(resp, corpus_log, rejected_log)
+                    bar.update(1)
+                    if progress:
+                        retries = sum(getattr(getattr(gen, "stats", None), "retries", {}).values())
+                        bar.set_postfix(accepted=self.run_info["accepted"], rejected=self.run_info["rejected"],
+                                        tokens=self.tokens[0] + self.tokens[1], retries=retries, refresh=False)
+                    if deadline is not None and not llm and time.monotonic() >= deadline:
+                        break
+            finally:
+                close = getattr(stream, "close", None)
+                if close is not None:
+                    close()
         finally:
             bar.close()
-            corpus_log.close()
-            rejected_log.close()
-            summary = _finish(files, ls, n, seed, k_range, gen, pol, max_words, max_chars, run, state,
-                              deadline, t0)
-    return summary
 
+    def _handle(self, resp: Response, corpus_log: _AppendLog, rejected_log: _AppendLog) -> None:
+        """Validate one answer and append it to the corpus or the rejected file."""
+        run, ls, name = self.run_info, self.ls, type(self.gen).__name__
+        if not isinstance(resp, Response) and not hasattr(resp, "index"):
+            raise TypeError(f"generator {name} yielded {type(resp).__name__}, expected corpus.Response")
+        req: Request | None = self.plan.get(resp.index)
+        if req is None:
+            raise ValueError(f"generator {name} answered request index {resp.index!r}, which is not in the plan "
+                             f"(0..{len(self.plan) - 1})")
+        if resp.index in self.done:
+            run["ignored_duplicates"] += 1
+            log.warning("generator %s answered request %d twice (or one already recorded); ignoring the "
+                        "second answer", name, resp.index)
+            return
+        if not isinstance(resp.text, str):
+            raise TypeError(f"generator {name} returned {type(resp.text).__name__} text for request "
+                            f"{resp.index}, expected str")
+        meta = resp.meta if isinstance(resp.meta, dict) else {}
+        verdict = validate_answer(resp.text, req.label_ids, ls, policy=self.pol, max_words=self.max_words,
+                                  max_chars=self.max_chars, finish_reason=meta.get("finish_reason"))
+        source = resp.source if resp.source and resp.source != "unknown" else self.gen_source
+        usage, unreadable = _usage(meta)
+        run["usage_unreadable"] += bool(unreadable or meta.get("usage_unreadable"))
+        if usage:
+            self.tokens[0] += usage.get("prompt_tokens", 0)
+            self.tokens[1] += usage.get("completion_tokens", 0)
+        extra = {"usage": usage} if usage else {}
+        served = meta.get("model")
+        if isinstance(served, str) and served:
+            extra["model"] = served
+            run["served_models"][served] += 1
+        requested = ls.names(req.label_ids)
+        if verdict.kept:
+            if verdict.issues:
+                extra = {"issues": verdict.issues, **extra}
+                run["kept_with_issues"].update(verdict.issues)
+            corpus_log.append(make_record(verdict.text, verdict.label_ids, ls, source, requested=requested,
+                                          index=req.index, **extra))
+            run["accepted"] += 1
+        else:
+            rejected_log.append({"index": req.index, "reason": verdict.reason, "issues": verdict.issues,
+                                 "requested": requested, "text": verdict.text, "raw": resp.text[:2000],
+                                 "source": source, **extra})
+            run["rejected"] += 1
+            run["rejected_by_reason"][verdict.reason] += 1
+        run["answered"] += 1
+        self.done.add(req.index)
 
-def _handle(resp: Response, plan: dict, done: set, ls: LabelSet, gen, gen_source: str, pol: dict,
-            max_words: int, max_chars: int, corpus_log: _AppendLog, rejected_log: _AppendLog,
-            run: dict, tokens: list) -> None:
-    """Validate one answer and append it to the corpus or the rejected file."""
-    name = type(gen).__name__
-    if not isinstance(resp, Response) and not hasattr(resp, "index"):
-        raise TypeError(f"generator {name} yielded {type(resp).__name__}, expected corpus.Response")
-    req: Request | None = plan.get(resp.index)
-    if req is None:
-        raise ValueError(f"generator {name} answered request index {resp.index!r}, which is not in the plan "
-                         f"(0..{len(plan) - 1})")
-    if resp.index in done:
-        run["ignored_duplicates"] += 1
-        log.warning("generator %s answered request %d twice (or one already recorded); ignoring the "
-                    "second answer", name, resp.index)
-        return
-    if not isinstance(resp.text, str):
-        raise TypeError(f"generator {name} returned {type(resp.text).__name__} text for request "
-                        f"{resp.index}, expected str")
-    meta = resp.meta if isinstance(resp.meta, dict) else {}
-    verdict = validate_answer(resp.text, req.label_ids, ls, policy=pol, max_words=max_words,
-                              max_chars=max_chars, finish_reason=meta.get("finish_reason"))
-    source = resp.source if resp.source and resp.source != "unknown" else gen_source
-    usage = _usage(meta)
-    if usage:
-        tokens[0] += usage["prompt_tokens"]
-        tokens[1] += usage["completion_tokens"]
-    extra = {}
-    requested = ls.names(req.label_ids)
-    if verdict.kept:
-        if verdict.issues:
-            extra["issues"] = verdict.issues
-            run["kept_with_issues"].update(verdict.issues)
-        if usage:
-            extra["usage"] = usage
-        corpus_log.append(make_record(verdict.text, verdict.label_ids, ls, source, requested=requested,
-                                      index=req.index, **extra))
-        run["accepted"] += 1
-    else:
-        rec = {"index": req.index, "reason": verdict.reason, "issues": verdict.issues,
-               "requested": requested, "text": verdict.text, "raw": resp.text[:2000], "source": source}
-        if usage:
-            rec["usage"] = usage
-        rejected_log.append(rec)
-        run["rejected"] += 1
-        run["rejected_by_reason"][verdict.reason] += 1
-    run["answered"] += 1
-    done.add(req.index)
+    def finish(self) -> GenerationSummary:
+        """Sort both files by index, total them, write the summary JSON (atomically), return it."""
+        files, gen = self.files, self.gen
+        accepted = (_rewrite_sorted(files["corpus"], _read_lines(files["corpus"], torn_tail_ok=True))
+                    if files["corpus"].exists() else [])
+        rejected = (_rewrite_sorted(files["rejected"], _read_lines(files["rejected"], torn_tail_ok=True))
+                    if files["rejected"].exists() else [])
+        accepted_ids = {r["index"] for r in accepted}
+        rejected = [r for r in rejected if r["index"] not in accepted_ids]
+        usages = [(r.get("usage") if isinstance(r.get("usage"), dict) else {}) for r in accepted + rejected]
+        prompt_tokens = sum(token_count(u.get("prompt_tokens")) or 0 for u in usages)
+        completion_tokens = sum(token_count(u.get("completion_tokens")) or 0 for u in usages)
+        served = Counter(r["model"] for r in accepted + rejected if isinstance(r.get("model"), str))
+        pending = self.n - len(accepted) - len(rejected)
+        if self.status is None:
+            if pending == 0:
+                self.status = "complete" if accepted or self.n == 0 else "no_sentences"
+            elif self.deadline is not None and time.monotonic() >= self.deadline:
+                self.status = "time_budget"
+            else:
+                self.status = "incomplete"
+        run = dict(self.run_info)
+        for key in ("rejected_by_reason", "kept_with_issues", "served_models"):
+            run[key] = dict(sorted(run[key].items()))
+        stats = getattr(gen, "stats", None)
+        if stats is not None and hasattr(stats, "as_dict"):
+            run.update(stats.as_dict())
+            run["cost"] = _round(run.get("cost"))
+        run["elapsed_s"] = round(time.monotonic() - self.t0, 3)
+        describe = getattr(gen, "describe", None)
+        cost_of = getattr(gen, "cost", None)
+        summary = GenerationSummary(
+            status=self.status, path=str(files["corpus"]), rejected_path=str(files["rejected"]),
+            summary_path=str(files["summary"]), label_set=self.ls.name, n=self.n, seed=self.seed,
+            k_range=list(self.k_range),
+            generator=describe() if callable(describe) else {"source": getattr(gen, "source", type(gen).__name__)},
+            policy=self.pol, max_words=self.max_words, max_chars=self.max_chars, accepted=len(accepted),
+            rejected=len(rejected), pending=pending,
+            rejected_by_reason=dict(sorted(Counter(r.get("reason", "unknown") for r in rejected).items())),
+            kept_with_issues=dict(sorted(Counter(i for r in accepted for i in r.get("issues", [])).items())),
+            prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+            cost=_round(cost_of(prompt_tokens, completion_tokens)) if callable(cost_of) else None, run=run,
+            served_models=dict(sorted(served.items())), warnings=self._warnings(len(accepted), pending, served))
+        redact = getattr(gen, "redact", None)
+        text = json.dumps(_redact_tree(summary.to_dict(), redact if callable(redact) else None), indent=2,
+                          ensure_ascii=False, default=str)
+        atomic_write(files["summary"], text + "\n")
+        log.info("generate_corpus %s: %s, %d accepted, %d rejected, %d pending", files["corpus"], summary.status,
+                 summary.accepted, summary.rejected, summary.pending)
+        return summary
+
+    def _warnings(self, accepted: int, pending: int, served: Counter) -> list[str]:
+        """What the finished files call for a warning about: a small corpus, answers from another model."""
+        out = []
+        if pending == 0 and 0 < accepted < SMALL_CORPUS_FRACTION * self.n:
+            out.append(f"{self.path}: only {accepted} of {self.n} requested sentences were accepted "
+                       f"({100 * accepted / self.n:.0f}%, under {SMALL_CORPUS_FRACTION:.0%}); the other "
+                       f"{self.n - accepted} answers are in {self.files['rejected'].name} with their reasons")
+        asked = getattr(self.gen, "model", None)
+        others = {m: c for m, c in served.items() if isinstance(asked, str) and m != asked}
+        if others:
+            listed = ", ".join(f"{m!r} ({c})" for m, c in sorted(others.items()))
+            out.append(f"{self.path}: model {asked!r} was asked for, but answers came from {listed}; the summary "
+                       f"counts them under served_models")
+        return out
+
+    def _judge(self, summary: GenerationSummary) -> None:
+        """Warn about what the summary lists; raise when every request was answered and none accepted."""
+        for message in summary.warnings:
+            warnings.warn(message, RuntimeWarning, stacklevel=4)
+        if summary.status == "no_sentences":
+            reasons = ", ".join(f"{k} {v}" for k, v in sorted(summary.rejected_by_reason.items(),
+                                                                key=lambda kv: -kv[1])[:4])
+            raise EmptyCorpusError(
+                f"{self.path}: no sentence was accepted: all {summary.rejected} answers were rejected ({reasons}); "
+                f"every answer is kept in {self.files['rejected']}: check the model and prompt, then delete the "
+                f"corpus files to generate again", summary)
 
 
 def _round(cost: float | None) -> float | None:
@@ -558,51 +799,3 @@ def _redact_tree(obj, redact):
     if isinstance(obj, (list, tuple)):
         return [_redact_tree(v, redact) for v in obj]
     return obj
-
-
-def _finish(files: dict, ls: LabelSet, n: int, seed: int, k_range, gen, pol: dict, max_words: int,
-            max_chars: int, run: dict, state: dict, deadline: float | None, t0: float) -> GenerationSummary:
-    """Sort both files by index, total them, write the summary JSON (atomically), return it."""
-    accepted = _rewrite_sorted(files["corpus"], _read_lines(files["corpus"])) if files["corpus"].exists() else []
-    rejected = (_rewrite_sorted(files["rejected"], _read_lines(files["rejected"]))
-                if files["rejected"].exists() else [])
-    accepted_ids = {r["index"] for r in accepted}
-    rejected = [r for r in rejected if r["index"] not in accepted_ids]
-    prompt_tokens = sum(int((r.get("usage") or {}).get("prompt_tokens", 0)) for r in accepted + rejected)
-    completion_tokens = sum(int((r.get("usage") or {}).get("completion_tokens", 0)) for r in accepted + rejected)
-    by_reason = Counter(r.get("reason", "unknown") for r in rejected)
-    issues = Counter(i for r in accepted for i in r.get("issues", []))
-    pending = n - len(accepted) - len(rejected)
-    stats = getattr(gen, "stats", None)
-    cost_of = getattr(gen, "cost", None)
-    if state["status"] is None:
-        if pending == 0:
-            state["status"] = "complete"
-        elif deadline is not None and time.monotonic() >= deadline:
-            state["status"] = "time_budget"
-        else:
-            state["status"] = "incomplete"
-    run = dict(run)
-    run["rejected_by_reason"] = dict(sorted(run["rejected_by_reason"].items()))
-    run["kept_with_issues"] = dict(sorted(run["kept_with_issues"].items()))
-    if stats is not None and hasattr(stats, "as_dict"):
-        run.update(stats.as_dict())
-        run["cost"] = _round(run.get("cost"))
-    run["elapsed_s"] = round(time.monotonic() - t0, 3)
-    describe = getattr(gen, "describe", None)
-    summary = GenerationSummary(
-        status=state["status"], path=str(files["corpus"]), rejected_path=str(files["rejected"]),
-        summary_path=str(files["summary"]), label_set=ls.name, n=n, seed=seed, k_range=list(k_range),
-        generator=describe() if callable(describe) else {"source": getattr(gen, "source", type(gen).__name__)},
-        policy=pol, max_words=max_words, max_chars=max_chars, accepted=len(accepted), rejected=len(rejected),
-        pending=pending, rejected_by_reason=dict(sorted(by_reason.items())),
-        kept_with_issues=dict(sorted(issues.items())), prompt_tokens=prompt_tokens,
-        completion_tokens=completion_tokens,
-        cost=_round(cost_of(prompt_tokens, completion_tokens)) if callable(cost_of) else None, run=run)
-    redact = getattr(gen, "redact", None)
-    text = json.dumps(_redact_tree(summary.to_dict(), redact if callable(redact) else None), indent=2,
-                      ensure_ascii=False, default=str)
-    atomic_write(files["summary"], text + "\n")
-    log.info("generate_corpus %s: %s, %d accepted, %d rejected, %d pending", files["corpus"], summary.status,
-             summary.accepted, summary.rejected, summary.pending)
-    return summary

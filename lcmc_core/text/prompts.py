@@ -31,7 +31,7 @@ CLASS_PROMPT = "a photo of a {}."
 
 
 def _openai_templates() -> tuple[str, ...]:
-    from open_clip.zero_shot_metadata import OPENAI_IMAGENET_TEMPLATES
+    from open_clip import OPENAI_IMAGENET_TEMPLATES  # the top-level export
     return tuple(t("{}") for t in OPENAI_IMAGENET_TEMPLATES)
 
 

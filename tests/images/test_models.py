@@ -1,5 +1,6 @@
 """load_clip: toy configs registered with open_clip, local checkpoints, fast failure offline."""
 import hashlib
+import re
 import shutil
 
 import pytest
@@ -84,3 +85,35 @@ def test_offline_hf_hub_id_raises_weights_unavailable(monkeypatch):
     monkeypatch.setenv("HF_HOME", "/nonexistent-hf-home-for-test")
     with pytest.raises(models.WeightsUnavailableError, match="hf-hub:timm/vit_base_patch32_clip_224.openai"):
         models.load_clip("hf-hub:timm/vit_base_patch32_clip_224.openai", pretrained=None)
+
+
+@pytest.mark.parametrize("reshaped", ["ln_final.weight", "logit_scale"])
+@pytest.mark.parametrize("fmt", ["state_dict.pt", "training_checkpoint.pt", "model.safetensors"])
+def test_a_file_that_does_not_fit_says_which_weights_through_public_readers(tmp_path, fmt, reshaped):
+    torch.manual_seed(0)
+    sd = dict(models.load_clip("lcmc-toy-rn", pretrained=None).model.state_dict())
+    dropped = "text_projection"
+    del sd[dropped]
+    want = tuple(sd[reshaped].shape)
+    sd[reshaped] = torch.ones(3)                              # another shape (open_clip fails elsewhere for logit_scale)
+    path = tmp_path / fmt
+    if fmt.endswith(".safetensors"):
+        from safetensors.torch import save_file
+        save_file({k: v.contiguous() for k, v in sd.items()}, str(path))
+    elif fmt.startswith("training"):
+        torch.save({"epoch": 1, "state_dict": {f"module.{k}": v for k, v in sd.items()}}, path)
+    else:
+        torch.save(sd, path)
+    with pytest.raises(models.WeightsError, match=rf"checkpoint file .*{fmt} does not fit model 'lcmc-toy-rn'.*"
+                                                  rf"1 missing \(e.g. {dropped}\).*1 of another shape \(e.g. "
+                                                  rf"{re.escape(reshaped)} \(3,\) vs {re.escape(str(want))}\)"):
+        models.load_clip("lcmc-toy-rn", pretrained=str(path))
+
+
+def test_load_clip_is_split_by_job_and_uses_open_clip_public_api_only():
+    import ast
+    import inspect
+    source = inspect.getsource(models)
+    assert "open_clip.factory" not in source and "from open_clip." not in source
+    lengths = {n.name: n.end_lineno - n.lineno + 1 for n in ast.walk(ast.parse(source)) if isinstance(n, ast.FunctionDef)}
+    assert lengths["load_clip"] <= 40 and max(lengths.values()) <= 80, lengths

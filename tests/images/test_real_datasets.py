@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import warnings
 from pathlib import Path
@@ -457,7 +458,7 @@ def test_nus_missing_images_both_policies(tmp_path):
 def test_skip_refuses_to_leave_no_image(tmp_path):
     fx = make_nuswide(tmp_path)
     shutil.rmtree(tmp_path / "Flickr")
-    (tmp_path / "Flickr").mkdir()
+    write_image(tmp_path / "Flickr" / "other" / "x.jpg")   # a folder holding none of the listed images
     with pytest.raises(ImageCheckError, match=r"None of the listed images was found.*would leave no image"):
         datasets.load("nuswide", fx.root, missing="skip")
 
@@ -521,3 +522,130 @@ def test_nus_duplicate_image_line_is_an_error(tmp_path):
     with pytest.raises(DatasetFormatError, match=r"TestImagelist.txt, line 5: image 'actor/0001_2124494179.jpg' "
                                                   r"repeats line 1"):
         datasets.load("nuswide", fx.root)
+
+
+# --- a demanding user's files ------------------------------------------------------------------
+
+def _gray16_png(path: Path, values: np.ndarray) -> Path:
+    Image.fromarray(values.astype(np.uint16)).save(path)   # PIL writes a 16-bit grayscale PNG (mode I;16)
+    return path
+
+
+def test_a_16_bit_png_keeps_its_values_scaled_not_all_white(tmp_path):
+    values = np.array([[0, 257, 32896, 65535]] * 4)       # 8-bit 0, 1, 128, 255 times 257
+    path = _gray16_png(tmp_path / "g16.png", values)
+    with Image.open(path) as im:
+        assert im.mode == "I;16" and np.asarray(im.convert("RGB")).min() == 0
+        assert (np.asarray(im.convert("RGB")) == 255).mean() == 0.75   # PIL's own conversion saturates
+    rgb = np.asarray(open_rgb(str(path)))
+    assert rgb.shape == (4, 4, 3) and rgb.dtype == np.uint8
+    np.testing.assert_array_equal(rgb[0, :, 0], [0, 1, 128, 255])
+    assert (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all()
+
+
+@pytest.mark.parametrize("mode, values, expected", [
+    ("I", [[0, 100, 255, 10]], [0, 100, 255, 10]),                    # 8-bit range stays
+    ("I", [[0, 257, 32896, 65535]], [0, 1, 128, 255]),                # 16-bit range scaled
+    ("F", [[0.0, 0.5, 1.0, 0.25]], [0, 128, 255, 64]),                # 0..1 floats scaled
+    ("F", [[0.0, 100.0, 300.0, -5.0]], [0, 100, 255, 0]),             # others clipped
+])
+def test_32_bit_and_float_images_are_scaled(tmp_path, mode, values, expected):
+    from lcmc_core.images.datasets.layout import to_rgb
+    dtype = np.int32 if mode == "I" else np.float32
+    im = Image.fromarray(np.array(values, dtype=dtype), mode=mode)
+    np.testing.assert_array_equal(np.asarray(to_rgb(im))[0, :, 0], expected)
+
+
+def test_a_dataset_with_a_16_bit_image_loads_it_correctly(tmp_path):
+    fx = make_voc2007(tmp_path)
+    path = fx.image_paths["000002"]
+    values = np.full((12, 12), 32896)                      # mid grey
+    _gray16_png(tmp_path / "g.png", values)
+    path.write_bytes((tmp_path / "g.png").read_bytes())    # a PNG under a .jpg name, as in real copies
+    ds = datasets.load("voc2007", fx.root)
+    pixels = np.asarray(ds.image(1))
+    assert pixels.shape == (12, 12, 3) and (pixels == 128).all()
+
+
+def test_a_listed_file_whose_name_is_not_utf8_is_found(tmp_path):
+    fx = make_nuswide(tmp_path)
+    name = b"0003_caf\xe9.jpg"                              # latin-1 bytes, as written by an old tool
+    folder = tmp_path / "Flickr" / "actor"
+    (folder / "0002_174174086.jpg").rename(os.fsdecode(os.fsencode(folder) + b"/" + name))
+    list_file = tmp_path / "ImageList" / "TestImagelist.txt"
+    list_file.write_bytes(list_file.read_bytes().replace(b"0002_174174086.jpg", name))
+    ds = datasets.load("nuswide", fx.root)
+    assert len(ds) == 5 and not ds.info["skipped_images"]
+    assert os.fsencode(ds.image_paths[1]).endswith(name) and ds.image(1).mode == "RGB"
+    from lcmc_core.images.features import feature_cache_key
+    from lcmc_core.images.models import LoadedCLIP
+    fake = LoadedCLIP(model=None, preprocess="p", tokenizer=None, name="m", pretrained=None, device="cpu")
+    assert len(feature_cache_key(fake, ds, False, "no-pos")[0]) == 20   # the odd name hashes by its bytes
+
+
+def test_coco_annotations_in_latin1_or_absurdly_deep_are_one_line_naming_the_file(tmp_path):
+    fx = make_coco2014(tmp_path)
+    ann = fx.notes["annotation_file"]
+    text = ann.read_text()
+    ann.write_bytes(text.replace("Microsoft COCO group", "Microsoft COCO gr\u00f6up").encode("latin-1"))
+    with pytest.raises(DatasetFormatError, match=r"instances_val2014.json: not UTF-8 \(byte \d+ is b'\\xf6'\)") as e:
+        datasets.load("coco2014", fx.root)
+    assert "\n" not in str(e.value)
+    ann.write_text('{"images": ' + "[" * 100000 + "]" * 100000 + "}")
+    with pytest.raises(DatasetFormatError, match=r"instances_val2014.json: JSON nested too deeply") as e:
+        datasets.load("coco2014", fx.root)
+    assert "\n" not in str(e.value)
+    ann.write_text('{"images": [{"id": ' + "9" * 5000 + "}]}")
+    with pytest.raises(DatasetFormatError, match=r"instances_val2014.json: unreadable JSON"):
+        datasets.load("coco2014", fx.root)
+
+
+def test_an_empty_image_folder_is_refused_by_the_layout_check_naming_it(tmp_path):
+    fx = make_coco2014(tmp_path)
+    shutil.rmtree(tmp_path / "val2014")
+    (tmp_path / "val2014").mkdir()
+    (tmp_path / "val2014" / ".DS_Store").write_bytes(b"x")  # hidden files do not count
+    with pytest.raises(DatasetLayoutError, match=r"1 required piece is missing: image folder val2014: the folder "
+                                                 r".*val2014 is empty. How to fix: .*val2014.zip") as e:
+        datasets.load("coco2014", fx.root, missing="skip")
+    assert "\n" not in str(e.value)
+    for loader, folder, make in (("voc2007", "VOCdevkit/VOC2007/JPEGImages", make_voc2007),
+                                 ("nuswide", "Flickr", make_nuswide)):
+        base = tmp_path / loader
+        fx = make(base)
+        shutil.rmtree(base / folder)
+        (base / folder).mkdir()
+        with pytest.raises(DatasetLayoutError, match=rf"{folder.split('/')[-1]}: the folder .* is empty"):
+            datasets.load(loader, fx.root)
+
+
+def test_an_annotation_file_listing_no_image_is_refused_naming_it(tmp_path):
+    fx = make_coco2014(tmp_path)
+    ann = fx.notes["annotation_file"]
+    data = json.loads(ann.read_text())
+    data["images"], data["annotations"] = [], []
+    ann.write_text(json.dumps(data))
+    with pytest.raises(DatasetFormatError, match=r"coco2014 \(split 'test'\): .*instances_val2014.json lists no "
+                                                 r"images"):
+        datasets.load("coco2014", fx.root)
+    fx = make_voc2007(tmp_path / "voc")
+    (fx.notes["voc_dir"] / "ImageSets/Main/test.txt").write_text("")
+    for name in VOC_CLASSES:
+        (fx.notes["voc_dir"] / f"ImageSets/Main/{name}_test.txt").write_text("")
+    with pytest.raises(DatasetFormatError, match=r"test.txt: the file lists no image"):
+        datasets.load("voc2007", fx.root)
+
+
+# --- structure --------------------------------------------------------------------------------
+
+def test_the_registry_is_a_module_of_its_own_and_loaders_import_it():
+    import ast
+    import inspect
+
+    from lcmc_core.images.datasets import coco2014, emoji_voc, layout, nuswide, registry, voc2007
+    assert {"voc2007", "coco2014", "nuswide", "emoji-voc"} <= set(registry.loaders())
+    for module in (coco2014, emoji_voc, nuswide, voc2007):
+        imports = [(n.module, n.level) for n in ast.walk(ast.parse(inspect.getsource(module)))
+                   if isinstance(n, ast.ImportFrom)]
+        assert ("registry", 1) in imports and (None, 1) not in imports, module.__name__
+    assert not hasattr(layout, "check_images") and "_getframe" not in inspect.getsource(layout)

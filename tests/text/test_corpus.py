@@ -375,3 +375,12 @@ def test_cooccurrence_ratio_hand_computed():
     assert raw.loc["a", "c"] == pytest.approx(4 / 3) and raw.loc["b", "c"] == 0
     with pytest.raises(ValueError, match="N x 3"):
         cooccurrence_ratio(t, ["a", "b", "c"])
+
+
+@pytest.mark.parametrize("index", [-1, "3", 2.0, True])
+def test_an_index_that_is_not_a_plan_position_names_file_and_line(tmp_path, index):
+    path = tmp_path / "c.jsonl"
+    rec = {"text": "A dog.", "labels": ["dog"], "source": "template", "index": index}
+    path.write_text(json.dumps(rec) + "\n")
+    with pytest.raises(CorpusError, match=r"c\.jsonl:1: 'index' \(the plan position\) must be an integer >= 0"):
+        read_corpus(path, "voc2007")

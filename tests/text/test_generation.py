@@ -1,11 +1,13 @@
 """The corpus-generation job: cleaning, validation policy, durable appends, exact resume (also after SIGKILL), secrets."""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import textwrap
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -497,3 +499,274 @@ def test_key_never_reaches_any_file_log_or_error(tmp_path, monkeypatch, caplog):
     for t in texts:
         assert KEY not in t
     assert any("***" in json.loads(x)["text"] for x in _lines(path) + _lines(sidecar_paths(path)["rejected"]))
+
+
+# --- a demanding user's bad inputs and faults -------------------------------------------------
+
+def _cli_error(capsys, argv) -> str:
+    """Run the command line; assert exit 2 with exactly one 'error:' line and no traceback; return that line."""
+    from lcmc_core.__main__ import main
+    rc = main(argv)
+    out, err = capsys.readouterr()
+    assert rc == 2, (rc, out, err)
+    assert "Traceback" not in out + err
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and err.strip().splitlines()[-1] == errors[0], err
+    return errors[0]
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"seed": -1}, "seed: expected an integer >= 0, got -1"),
+    ({"n": -3}, "n: expected an integer >= 0, got -3"),
+    ({"seed": 1.5}, "seed: expected an integer >= 0, got 1.5"),
+    ({"time_budget_s": float("nan")}, "time_budget_s"),
+    ({"time_budget_s": float("inf")}, "time_budget_s"),
+    ({"time_budget_s": -1}, "time_budget_s"),
+    ({"k_range": (0, 9)}, "k_range must satisfy 1 <= low <= high"),
+    ({"k_range": "ab"}, "k_range must be a pair of integers"),
+])
+def test_bad_job_arguments_are_one_config_error_before_anything_is_written(tmp_path, kwargs, words):
+    from lcmc_core.errors import ConfigError
+    args = dict(n=5, seed=0)
+    args.update(kwargs)
+    n, seed = args.pop("n"), args.pop("seed")
+    with pytest.raises(ConfigError, match=re.escape(words)):
+        generate_corpus(tmp_path / "c.jsonl", "voc2007", n, seed, progress=False, **args)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_path_that_is_empty_a_folder_or_under_a_file_is_refused(tmp_path, capsys):
+    from lcmc_core.errors import ConfigError
+    (tmp_path / "adir.jsonl").mkdir()
+    (tmp_path / "afile").write_text("x")
+    for path, words in [("", "path must name the corpus file"), ("   ", "path must name the corpus file"),
+                        (tmp_path / "adir.jsonl", "is a folder"), (tmp_path, "is a folder"),
+                        (tmp_path / "afile" / "c.jsonl", "afile is a file, not a folder"),
+                        (tmp_path / "afile" / "sub" / "c.jsonl", "afile is a file, not a folder")]:
+        with pytest.raises(ConfigError, match=words):
+            generate_corpus(path, "voc2007", 3, 0, progress=False)
+    # the command line says the same in one line
+    base = ["generate-corpus", "--label-set", "voc2007", "--n", "3"]
+    assert "path must name the corpus file" in _cli_error(capsys, base + ["--out", ""])
+    assert "seed: expected an integer >= 0, got -1" in _cli_error(capsys, base + ["--seed", "-1", "--out",
+                                                                                  str(tmp_path / "s.jsonl")])
+    assert "is a folder" in _cli_error(capsys, base + ["--out", str(tmp_path / "adir.jsonl")])
+    assert "time_budget_s" in _cli_error(capsys, base + ["--time-budget-s", "inf", "--out", str(tmp_path / "t.jsonl")])
+
+
+@pytest.mark.parametrize("field, value", [("index", "9" * 5000), ("index", "[" * 100000 + "]" * 100000),
+                                          ("label_ids", "[" + "7" * 5000 + "]"), ("index", "1" * 4000)])
+def test_an_absurd_number_in_a_corpus_line_names_file_and_line(tmp_path, capsys, field, value):
+    path = tmp_path / "c.jsonl"
+    generate_corpus(path, "voc2007", 4, seed=0, progress=False)
+    lines = path.read_text().splitlines()
+    rec = json.loads(lines[2])
+    rec[field] = "PLACEHOLDER"
+    lines[2] = json.dumps(rec).replace('"PLACEHOLDER"', value)
+    path.write_text("\n".join(lines) + "\n")
+    if field == "index":   # the job reads every index; read_corpus checks label_ids
+        with pytest.raises(CorpusError, match=r"c\.jsonl:3: ") as info:
+            generate_corpus(path, "voc2007", 4, seed=0, progress=False)
+        assert len(str(info.value)) < 400 and "\n" not in str(info.value)
+        line = _cli_error(capsys, ["generate-corpus", "--label-set", "voc2007", "--n", "4", "--out", str(path)])
+        assert "c.jsonl:3: " in line and len(line) < 400
+    if value == "1" * 4000:   # a readable (if absurd) plan position: read_corpus needs no plan
+        assert len(read_corpus(path, "voc2007")) == 4
+        return
+    with pytest.raises(CorpusError, match=r"c\.jsonl:3: ") as info:
+        read_corpus(path, "voc2007")
+    assert len(str(info.value)) < 400
+
+
+def test_unreadable_token_counts_in_the_files_count_as_unknown(tmp_path):
+    path = tmp_path / "c.jsonl"
+    generate_corpus(path, "voc2007", 3, seed=0, progress=False)
+    lines = [json.loads(x) for x in path.read_text().splitlines()]
+    lines[0]["usage"] = {"prompt_tokens": 10, "completion_tokens": 4}
+    lines[1]["usage"] = {"prompt_tokens": "12", "completion_tokens": -3}
+    lines[2]["usage"] = {"prompt_tokens": "lots", "completion_tokens": 1e300}
+    path.write_text("".join(json.dumps(r) + "\n" for r in lines).replace("1e+300", "1e999"))  # 1e999 reads as inf
+    s = generate_corpus(path, "voc2007", 3, seed=0, progress=False)
+    assert s.status == "complete" and (s.prompt_tokens, s.completion_tokens) == (10 + 12, 4)
+
+
+# --- usage and the model that answered ---------------------------------------------------------
+
+def test_odd_usage_keeps_every_answer_and_counts_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    reqs = make_requests("voc2007", 8, 2)
+    kinds = ["usage_str", "usage_garbage", "usage_negative", "usage_nan"]
+    kind_of = {r.prompt: kinds[i % 4] for i, r in enumerate(reqs)}
+    with ChatServer(lambda p, a: kind_of[p]) as server:
+        s = generate_corpus(tmp_path / "c.jsonl", "voc2007", 8, seed=2, max_attempts=1, **_openai_opts(server))
+    assert s.status == "complete" and s.accepted + s.rejected == 8 and not s.run["failed_by_reason"]
+    from chat_server import token_counts
+    as_strings = [r for r in reqs if kind_of[r.prompt] == "usage_str"]
+    want = [token_counts(r.prompt, sentence_for(r.prompt)) for r in as_strings]
+    assert s.prompt_tokens == sum(p for p, _ in want) and s.completion_tokens == sum(c for _, c in want)
+    odd = sum(kind_of[r.prompt] != "usage_str" for r in reqs)
+    assert s.run["notes"] == {"usage_unreadable": odd} and s.run["usage_unreadable"] == odd
+    assert s.prompt_tokens >= 0 and s.completion_tokens >= 0
+
+
+def test_the_model_that_answered_is_recorded_and_warned_about(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    path = tmp_path / "c.jsonl"
+    with ChatServer(served_model="other-model") as server:
+        with pytest.warns(RuntimeWarning, match=r"model 'fake-model' was asked for, but answers came from "
+                                                r"'other-model' \(6\)"):
+            s = generate_corpus(path, "voc2007", 6, seed=1, **_openai_opts(server))
+    assert s.served_models == {"other-model": 6} and s.run["served_models"] == {"other-model": 6}
+    assert read_summary(path)["served_models"] == {"other-model": 6}
+    assert all(json.loads(x)["model"] == "other-model" for x in _lines(path))
+    assert any("other-model" in w for w in read_summary(path)["warnings"])
+
+
+# --- a corpus with no sentence, or far fewer than asked ----------------------------------------
+
+def test_a_job_that_accepts_no_sentence_is_an_error_and_keeps_every_answer(tmp_path, monkeypatch, capsys):
+    from lcmc_core.errors import EmptyCorpusError
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    path = tmp_path / "c.jsonl"
+    with ChatServer(lambda p, a: "refuse") as server:
+        with pytest.raises(EmptyCorpusError, match=r"no sentence was accepted: all 7 answers were rejected "
+                                                   r"\(refused 7\)") as info:
+            generate_corpus(path, "voc2007", 7, seed=0, **_openai_opts(server))
+        assert info.value.summary.status == "no_sentences"
+        assert read_summary(path)["status"] == "no_sentences"
+        assert len(_lines(sidecar_paths(path)["rejected"])) == 7 and _lines(path) == []
+        # a rerun asks nothing again and says the same; so does the command line (exit 2, one line)
+        with pytest.raises(EmptyCorpusError):
+            generate_corpus(path, "voc2007", 7, seed=0, **_openai_opts(server))
+        line = _cli_error(capsys, ["generate-corpus", "--label-set", "voc2007", "--n", "7", "--generator", "openai",
+                                   "--model", "fake-model", "--base-url", server.url, "--read-timeout-s", "0.4",
+                                   "--out", str(path)])
+    assert "no sentence was accepted" in line and "c.rejected.jsonl" in line
+    assert server.requests == 7
+    # an empty plan is no error
+    assert generate_corpus(tmp_path / "e.jsonl", "voc2007", 0, seed=0, progress=False).status == "complete"
+
+
+def test_a_corpus_far_smaller_than_requested_warns_with_the_counts(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    reqs = make_requests("voc2007", 10, 5)
+    refused = {r.prompt for r in reqs[:7]}
+    with ChatServer(lambda p, a: "refuse" if p in refused else None) as server:
+        with pytest.warns(RuntimeWarning, match=r"only (\d) of 10 requested sentences were accepted") as record:
+            s = generate_corpus(tmp_path / "c.jsonl", "voc2007", 10, seed=5, **_openai_opts(server))
+    kept = sum(r.prompt not in refused for r in reqs)
+    assert s.status == "complete" and s.accepted == kept < 5
+    assert any(f"only {kept} of 10" in str(w.message) for w in record)
+    assert s.warnings and f"only {kept} of 10" in s.warnings[0]
+    # half or more accepted: no warning
+    with ChatServer() as server, warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert generate_corpus(tmp_path / "d.jsonl", "voc2007", 10, seed=5, **_openai_opts(server)).warnings == []
+
+
+# --- file-system faults ---------------------------------------------------------------------
+# Disk full and read-only are simulated two ways: by making os.write / os.open fail as the kernel
+# would (ENOSPC after a partial write, EACCES), which always runs; and for real, on a small tmpfs
+# mounted in a private mount namespace (``unshare -rm``), skipped where that is not allowed.
+
+def _private_tmpfs(script: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run bash ``script`` with ``$MNT`` a fresh 64 KiB tmpfs in a private mount namespace (skip if not allowed)."""
+    import shutil
+    if shutil.which("unshare") is None or subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode:
+        pytest.skip("unshare -rm (a private mount namespace) is not allowed here")
+    body = 'set -u; MNT="$1"; shift; mount -t tmpfs -o size=64k tmpfs "$MNT" || exit 97\n' + script
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""), PY=sys.executable)
+    out = subprocess.run(["unshare", "-rm", "bash", "-c", body, "bash", *args], capture_output=True, text=True,
+                         env=env, cwd=REPO, timeout=timeout)
+    if out.returncode == 97:
+        pytest.skip("cannot mount a tmpfs in a private mount namespace here")
+    return out
+
+
+def test_disk_full_while_appending_says_so_keeps_every_line_and_a_rerun_resumes(tmp_path, monkeypatch):
+    from lcmc_core.errors import WriteError
+    path, ref = tmp_path / "c.jsonl", tmp_path / "ref" / "c.jsonl"
+    generate_corpus(ref, "voc2007", 40, seed=3, progress=False)
+    real_write = os.write
+    calls = {"n": 0}
+
+    def full_disk(fd, data):
+        """The kernel's behaviour on a full disk: the 6th line is half written, then ENOSPC."""
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}").endswith("c.jsonl") and str(tmp_path) in os.readlink(
+                f"/proc/self/fd/{fd}") and "ref" not in os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            target = False
+        if not target:
+            return real_write(fd, data)
+        calls["n"] += 1
+        if calls["n"] == 6:
+            return real_write(fd, bytes(data)[: len(data) // 2])
+        if calls["n"] > 6:
+            raise OSError(28, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", full_disk)
+    with pytest.raises(WriteError, match=r"cannot write .*c\.jsonl: the disk is full \(No space left on device\); "
+                                         r"the 5 lines already in c\.jsonl are kept: fix that and rerun") as info:
+        generate_corpus(path, "voc2007", 40, seed=3, progress=False)
+    assert "changed by hand" not in str(info.value) and info.value.errno == 28
+    assert [json.loads(x)["index"] for x in _lines(path)] == [0, 1, 2, 3, 4]   # the half line was taken back
+    assert read_summary(path)["status"] == "error"
+    monkeypatch.setattr(os, "write", real_write)
+    s = generate_corpus(path, "voc2007", 40, seed=3, progress=False)            # the disk has room again
+    assert s.status == "complete" and s.run["started_with"] == 5 and path.read_bytes() == ref.read_bytes()
+
+
+def test_a_folder_without_write_permission_is_one_line_before_anything_is_asked(tmp_path, monkeypatch, capsys):
+    from lcmc_core.errors import WriteError
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    real_open = os.open
+
+    def no_permission(p, flags, *args, **kwargs):   # what a folder of another user gives a non-root user
+        if str(p).startswith(str(folder)) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
+            raise PermissionError(13, "Permission denied", str(p))
+        return real_open(p, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", no_permission)
+    with pytest.raises(WriteError, match=r"cannot write the lock file .*locked/c\.jsonl\.lock: permission denied"):
+        generate_corpus(folder / "c.jsonl", "voc2007", 3, seed=0, progress=False)
+    line = _cli_error(capsys, ["generate-corpus", "--label-set", "voc2007", "--n", "3", "--out", str(folder / "c.jsonl")])
+    assert "permission denied" in line and "c.jsonl.lock" in line
+    assert list(folder.iterdir()) == []
+
+
+def test_real_disk_full_and_read_only_folder_on_a_small_tmpfs(tmp_path):
+    """A real 64 KiB tmpfs: the job fills it (one line, lines kept), resumes once it grows; a read-only folder: one line."""
+    script = r'''
+        run() { "$PY" -m lcmc_core generate-corpus --label-set voc2007 --n 1500 --seed 2 --out "$MNT/c.jsonl" "$@"; }
+        run > "$OUT/out1" 2> "$OUT/err1"; echo $? > "$OUT/rc1"
+        cp "$MNT/c.jsonl" "$OUT/after_full.jsonl"
+        mount -o remount,size=4m "$MNT"
+        run > "$OUT/out2" 2> "$OUT/err2"; echo $? > "$OUT/rc2"
+        cp "$MNT/c.jsonl" "$OUT/final.jsonl"
+        mkdir "$MNT/ro"; mount -o remount,ro "$MNT"
+        "$PY" -m lcmc_core generate-corpus --label-set voc2007 --n 3 --out "$MNT/ro/c.jsonl" > /dev/null 2> "$OUT/err3"
+        echo $? > "$OUT/rc3"
+    '''
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    proc = _private_tmpfs(f'OUT="{out_dir}"\n' + script, str(mnt))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    read = lambda name: (out_dir / name).read_text()
+    assert read("rc1").strip() == "2"
+    err1 = [line for line in read("err1").splitlines() if line.startswith("error: ")]
+    assert len(err1) == 1 and "the disk is full" in err1[0] and "c.jsonl" in err1[0] and "Traceback" not in read("err1")
+    kept = (out_dir / "after_full.jsonl").read_bytes().splitlines(keepends=True)
+    assert 50 < len(kept) < 1500 and all(x.endswith(b"\n") for x in kept)
+    assert [json.loads(x)["index"] for x in kept] == list(range(len(kept)))   # every line whole, none lost
+    assert read("rc2").strip() == "0"
+    ref = tmp_path / "ref.jsonl"
+    generate_corpus(ref, "voc2007", 1500, seed=2, progress=False)
+    assert (out_dir / "final.jsonl").read_bytes() == ref.read_bytes()
+    assert read("rc3").strip() == "2"
+    err3 = read("err3").strip().splitlines()
+    assert len(err3) == 1 and err3[0].startswith("error: ") and "read-only" in err3[0] and "c.jsonl" in err3[0]

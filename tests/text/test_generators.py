@@ -387,3 +387,93 @@ def test_a_dead_endpoint_stops_the_run(api_key):
     assert server.requests == 6 and gen.stats.failures == {"connection": 3}
     with pytest.raises(ValueError, match="max_consecutive_failures"):
         OpenAIGenerator("m", base_url="http://127.0.0.1:9/v1", max_consecutive_failures=0)
+
+
+# --- numbers that are not numbers, odd usage, the model that answered ---------------------------
+
+@pytest.mark.parametrize("name", ["read_timeout_s", "connect_timeout_s", "timeout_s", "backoff_base_s",
+                                  "backoff_max_s", "retry_after_max_s", "temperature", "price_prompt_per_1k"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_numbers_are_refused_naming_the_setting(api_key, name, value):
+    with pytest.raises(ConfigError, match=rf"OpenAIGenerator: (read_)?{name} must be a finite") as info:
+        OpenAIGenerator("m", base_url="http://127.0.0.1:9/v1", **{name: value})
+    assert "\n" not in str(info.value)
+
+
+def test_non_finite_timeouts_on_the_command_line_are_one_line(capsys, tmp_path, monkeypatch):
+    from lcmc_core.__main__ import main
+    monkeypatch.setenv("LCMC_K", "k")
+    for flag, value in (("--read-timeout-s", "nan"), ("--read-timeout-s", "inf"), ("--connect-timeout-s", "nan")):
+        rc = main(["generate-corpus", "--label-set", "voc2007", "--n", "3", "--generator", "openai", "--model", "m",
+                   "--base-url", "http://127.0.0.1:9/v1", "--api-key-env", "LCMC_K", flag, value,
+                   "--out", str(tmp_path / "c.jsonl")])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert rc == 2 and len(err) == 1 and err[0].startswith("error: ") and flag[2:].replace("-", "_") in err[0]
+    assert not (tmp_path / "c.jsonl").exists()
+
+
+@pytest.mark.parametrize("value, count", [(12, 12), ("12", 12), (" 7 ", 7), ("12.0", 12), (3.0, 3), (0, 0),
+                                          (-5, None), ("-5", None), (float("nan"), None), ("NaN", None),
+                                          (float("inf"), None), ("1e999", None), ("lots", None), (2.5, None),
+                                          (True, None), (None, None), ([], None), ("9" * 40, None)])
+def test_token_count_reads_leniently(value, count):
+    from lcmc_core.text.generators.base import token_count
+    assert token_count(value) == count
+
+
+def test_odd_usage_is_unknown_and_counted_never_a_lost_answer(api_key):
+    reqs = _reqs(8, seed=4)
+    kinds = {r.prompt: k for r, k in zip(reqs, ["usage_str", "usage_garbage", "usage_negative", "usage_nan"] * 2)}
+    with ChatServer(lambda p, a: kinds[p]) as server:
+        gen = _gen(server, max_attempts=1)
+        out = list(gen.generate(reqs))
+    assert len({r.index for r in out}) == 8 and not gen.stats.failures
+    by_prompt = {reqs[r.index].prompt: r for r in out}
+    for prompt, kind in kinds.items():
+        meta = by_prompt[prompt].meta
+        if kind == "usage_str":
+            assert (meta["prompt_tokens"], meta["completion_tokens"]) == token_counts(prompt, sentence_for(prompt))
+        else:
+            assert meta["prompt_tokens"] is None and meta["completion_tokens"] is None and meta["usage_unreadable"]
+    odd = sum(k != "usage_str" for k in kinds.values())
+    assert gen.stats.notes == {"usage_unreadable": odd} and gen.stats.as_dict()["notes"] == {"usage_unreadable": odd}
+    assert gen.stats.prompt_tokens == sum(token_counts(p, sentence_for(p))[0] for p, k in kinds.items()
+                                          if k == "usage_str")
+
+
+def test_each_answer_says_which_model_served_it(api_key):
+    reqs = _reqs(4, seed=2)
+    with ChatServer(lambda p, a: "other_model" if p == reqs[0].prompt else None) as server:
+        out = {r.index: r for r in _gen(server).generate(reqs)}
+    assert out[0].meta["model"] == "other-model"
+    assert {out[i].meta["model"] for i in (1, 2, 3) if reqs[i].prompt != reqs[0].prompt} == {"fake-model"}
+
+
+def test_an_openai_base_url_from_the_environment_is_checked_too(monkeypatch):
+    monkeypatch.setenv("OPENAI_BASE_URL", "https://fn.azurewebsites.net/api/v1?code=AZURE-FUNCTION-KEY-123")
+    with pytest.raises(LLMError, match="OPENAI_BASE_URL .*carries credentials") as info:
+        OpenAIGenerator("m", api_key_env=None)
+    assert "AZURE-FUNCTION-KEY-123" not in str(info.value)
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    OpenAIGenerator("m", api_key_env=None)
+
+
+def test_the_constructor_is_split_by_job():
+    """OpenAIGenerator.__init__ delegates checks, the key lookup and the client to helpers (each short)."""
+    import ast
+    import inspect
+
+    from lcmc_core.text.generators import openai as module
+    tree = ast.parse(inspect.getsource(module))
+    lengths = {n.name: n.end_lineno - n.lineno + 1 for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
+    assert lengths["__init__"] <= 60 and {"_check_settings", "_api_key", "_make_client"} <= set(lengths)
+    assert max(lengths.values()) <= 80, {k: v for k, v in lengths.items() if v > 80}
+
+
+@pytest.mark.parametrize("option, value", [("temperature", float("inf")), ("temperature", float("nan")),
+                                           ("top_p", float("nan")), ("top_p", 1.5), ("price_prompt_per_1k", float("inf"))])
+def test_transformers_settings_are_checked_before_the_heavy_import(monkeypatch, option, value):
+    monkeypatch.setitem(sys.modules, "transformers", None)   # the checks come first, even without the extra
+    from lcmc_core.text.generators.hf import TransformersGenerator
+    with pytest.raises(ConfigError, match=rf"TransformersGenerator: {option} must be"):
+        TransformersGenerator("any", **{option: value})

@@ -29,9 +29,9 @@ from pathlib import Path
 import numpy as np
 
 from ...text.label_sets import COCO2014_CATEGORY_IDS, get_label_set
-from . import register
 from .base import MultiLabelDataset
 from .layout import DatasetFormatError, LayoutCheck, build_dataset, check_classnames, contained_path, open_root
+from .registry import register
 
 __all__ = ["load_coco2014", "read_instances", "SPLITS"]
 
@@ -67,12 +67,24 @@ def _field(path: Path, record: dict, key: str, kind: str, index: int, types=(int
 def read_instances(path: Path) -> tuple[list[tuple[int, str]], list[tuple[int, str]], dict[int, set[int]]]:
     """Parse an instances json into (images [(id, file_name)], categories [(id, name)], image id -> category ids)."""
     path = Path(path)
+    again = "re-extract annotations_trainval2014.zip"
     try:
         with open(path, "rb") as f:
             data = json.load(f, object_hook=_drop_segmentation)
     except json.JSONDecodeError as e:
         raise DatasetFormatError(f"{path}, line {e.lineno} column {e.colno}: not valid JSON ({e.msg}); "
-                                 f"the file may be truncated, re-extract annotations_trainval2014.zip") from e
+                                 f"the file may be truncated, {again}") from None
+    except UnicodeDecodeError as e:
+        raise DatasetFormatError(f"{path}: not UTF-8 (byte {e.start + 1} is {e.object[e.start:e.start + 1]!r}); COCO "
+                                 f"annotations are UTF-8 JSON (this one may have been re-saved as latin-1): {again}"
+                                 ) from None
+    except RecursionError:
+        raise DatasetFormatError(f"{path}: JSON nested too deeply to read; COCO annotations are a flat object of "
+                                 f"lists: {again}") from None
+    except ValueError as e:  # e.g. an integer longer than Python's 4,300-digit limit
+        raise DatasetFormatError(f"{path}: unreadable JSON ({str(e).split(':')[0]}): {again}") from None
+    except OSError as e:
+        raise DatasetFormatError(f"{path}: cannot be read ({e.strerror or e})") from None
     if not isinstance(data, dict):
         raise DatasetFormatError(f"{path}: expected a JSON object with 'images', 'annotations' and 'categories'")
     for key in ("images", "annotations", "categories"):
@@ -113,7 +125,7 @@ def load_coco2014(root=None, split: str = "test", *, missing: str = "fail",
 
     check = LayoutCheck("coco2014", split, root)
     check.file(ann_file, f"instance annotations of {coco_split}")
-    check.folder(image_dir, f"image folder {coco_split}")
+    check.folder(image_dir, f"image folder {coco_split}", nonempty=True)
     if check.missing:
         check.advise(_ADVICE[coco_split])
     check.raise_if_missing()

@@ -8,8 +8,8 @@ from __future__ import annotations
 import os
 
 from .. import toyworld
-from . import register
 from .base import ArrayImages, MultiLabelDataset
+from .registry import register
 
 __all__ = ["DEFAULT_SIZES", "load_emoji_voc"]
 

@@ -4,24 +4,27 @@ The loaders read a user's own copy of a dataset, so most of what can go wrong is
 a folder not extracted where expected, a label file cut short, an image that never downloaded.
 This module turns each of those into one clear error:
 
-- :class:`DatasetLayoutError` (a ``FileNotFoundError``): required files or folders are missing.
-  The loader collects *every* missing piece first (:class:`LayoutCheck`) and raises once, listing
-  what is missing, where it was expected, and what to download and where to put it.
+- :class:`DatasetLayoutError` (a ``FileNotFoundError``): required files or folders are missing, or
+  an image folder is empty. The loader collects *every* missing piece first (:class:`LayoutCheck`)
+  and raises once, listing what is missing, where it was expected, and what to download and where
+  to put it (one line when a single piece is missing).
 - :class:`DatasetFormatError` (a ``ValueError``): a file exists but does not follow the official
-  format; the message names the file and, where it makes sense, the line.
+  format (or lists no image at all); the message names the file and, where it makes sense, the line.
 - :class:`ImageCheckError` (an ``OSError``): listed images are missing or cannot be decoded and
   the caller asked for ``missing="fail"``; the message gives the count and the first names.
 
-It also holds the image side shared by every loader: :func:`check_images` (existence, then
-decoding, remembered between runs, or a header check; the ``missing="fail"|"skip"`` policy),
-:func:`open_rgb` (PIL, converted to RGB, because these datasets contain grayscale, CMYK and
-palette JPEGs), :func:`contained_path` (listed files stay inside the dataset root),
-:func:`read_aligned_lines` (line-aligned label files) and :func:`build_dataset`.
+It also holds the image side shared by every loader: :func:`inspect_images` (existence, then
+decoding, remembered between runs, or a header check) and the ``missing="fail"|"skip"`` policy
+applied by :func:`build_dataset`, :func:`open_rgb` (PIL, converted to 8-bit RGB with the right
+scaling, because these datasets contain grayscale, CMYK, palette and 16-bit files; see
+:func:`to_rgb`), :func:`contained_path` (listed files stay inside the dataset root) and
+:func:`read_aligned_lines` (line-aligned files; an image list's names are kept byte for byte, so a
+file whose name is not UTF-8 is found).
 """
 from __future__ import annotations
 
+import inspect
 import os
-import sys
 import warnings
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -35,7 +38,7 @@ from .base import MultiLabelDataset
 
 __all__ = [
     "DatasetLayoutError", "DatasetFormatError", "ImageCheckError", "LayoutCheck",
-    "MISSING_POLICIES", "check_images", "open_rgb", "build_dataset", "read_text_lines",
+    "MISSING_POLICIES", "open_rgb", "to_rgb", "build_dataset", "read_text_lines",
     "require_root", "open_root", "check_choice", "check_classnames", "PathImages", "inspect_images",
     "read_aligned_lines", "contained_path",
 ]
@@ -73,13 +76,14 @@ class ImageCheckError(LcmcError, OSError):
 
 
 class LayoutCheck:
-    """Collect missing files/folders, then raise one :class:`DatasetLayoutError` listing them all."""
+    """Collect missing files/folders (and empty image folders), then raise one :class:`DatasetLayoutError` listing them all."""
 
     def __init__(self, dataset: str, split: str, root: Path):
         self.dataset = dataset
         self.split = split
         self.root = Path(root)
         self.missing: list[tuple[str, str]] = []
+        self.empty: set[str] = set()
         self.advice: list[str] = []
 
     def file(self, path: Path, what: str) -> bool:
@@ -89,10 +93,12 @@ class LayoutCheck:
         self.missing.append((str(path), what))
         return False
 
-    def folder(self, path: Path, what: str) -> bool:
-        """Record ``path`` as missing unless it is an existing folder; return whether it exists."""
+    def folder(self, path: Path, what: str, *, nonempty: bool = False) -> bool:
+        """Record ``path`` as missing unless it is an existing folder (holding something, with ``nonempty``)."""
         if Path(path).is_dir():
-            return True
+            if not nonempty or _holds_entries(Path(path)):
+                return True
+            self.empty.add(str(path))
         self.missing.append((str(path), what))
         return False
 
@@ -110,21 +116,37 @@ class LayoutCheck:
         if text not in self.advice:
             self.advice.append(text)
 
+    def _piece(self, path: str, what: str) -> str:
+        return f"{what}: the folder {path} is empty" if path in self.empty else f"{what}: expected at {path}"
+
     def raise_if_missing(self) -> None:
-        """Raise :class:`DatasetLayoutError` naming every recorded missing piece, if any."""
+        """Raise :class:`DatasetLayoutError` naming every recorded missing piece, if any (one line for one piece)."""
         if not self.missing:
             return
         n = len(self.missing)
-        lines = [f"{self.dataset} (split {self.split!r}): the dataset under {self.root} is incomplete; "
-                 f"{n} required {'piece is' if n == 1 else 'pieces are'} missing:"]
+        head = (f"{self.dataset} (split {self.split!r}): the dataset under {self.root} is incomplete; "
+                f"{n} required {'piece is' if n == 1 else 'pieces are'} missing")
+        if n == 1:
+            advice = f". How to fix: {' '.join(self.advice)}" if self.advice else ""
+            raise DatasetLayoutError(f"{head}: {self._piece(*self.missing[0])}{advice}", self.missing)
+        lines = [head + ":"]
         # Every missing path is listed (no truncation): the user needs the full picture, and a
         # whole missing folder is reported as that folder, not as its thousands of files.
         for path, what in self.missing:
-            lines.append(f"  - {what}: expected at {path}")
+            lines.append(f"  - {self._piece(path, what)}")
         if self.advice:
             lines.append("How to fix:")
             lines.extend(f"  * {a}" for a in self.advice)
         raise DatasetLayoutError("\n".join(lines), self.missing)
+
+
+def _holds_entries(folder: Path) -> bool:
+    """Whether ``folder`` holds any file or folder besides hidden ones (``.DS_Store``, ...)."""
+    try:
+        with os.scandir(folder) as entries:
+            return any(not e.name.startswith(".") for e in entries)
+    except OSError:
+        return True  # unreadable: the image checks will say so, naming the images
 
 
 def require_root(dataset: str, root) -> Path:
@@ -189,6 +211,8 @@ def read_aligned_lines(path: Path, what: str) -> list[str]:
 
     Trailing blank lines (a final newline, or several) are allowed; a blank line before the last
     value would shift every later value onto the wrong image, so it names the file and line.
+    Lines are decoded as file names are (``os.fsdecode``: UTF-8, other bytes kept as surrogate
+    escapes), so a listed file whose name is not UTF-8 is found on disk byte for byte.
     """
     try:
         raw = Path(path).read_bytes()
@@ -203,10 +227,7 @@ def read_aligned_lines(path: Path, what: str) -> list[str]:
         if not line:
             raise DatasetFormatError(f"{path}, line {n}: blank line in a {what}, where every line holds the value "
                                      f"of one image (the line after it would be read as this image's); remove it")
-    try:
-        return [line.decode("utf-8") for line in lines]
-    except UnicodeDecodeError:
-        return [line.decode("latin-1") for line in lines]
+    return [os.fsdecode(line) for line in lines]
 
 
 def contained_path(base: Path, rel: str, where: str) -> str:
@@ -337,17 +358,6 @@ def _size(path: str) -> int:
         return -1
 
 
-def check_images(dataset: str, split: str, paths: Sequence[str], *, missing: str = "fail",
-                 verify_images: bool = True, workers: int | None = None) -> np.ndarray:
-    """Check that every image exists and decodes (or, without ``verify_images``, has an image header); return a keep-mask.
-
-    ``missing="fail"`` raises :class:`ImageCheckError` listing the bad images by count and first
-    names; ``missing="skip"`` keeps going, warns with the count, and marks those rows ``False``.
-    """
-    return _apply_policy(dataset, split, paths, inspect_images(paths, verify_images=verify_images, workers=workers),
-                         missing)
-
-
 def _apply_policy(dataset: str, split: str, paths: Sequence[str], reasons: Sequence[str], missing: str) -> np.ndarray:
     check_choice(dataset, "missing", missing, MISSING_POLICIES)
     keep = np.array([not r for r in reasons], dtype=bool)
@@ -380,20 +390,44 @@ def _apply_policy(dataset: str, split: str, paths: Sequence[str], reasons: Seque
 
 def _caller_stacklevel() -> int:
     """Stack level of the first frame outside this package, so warnings point at the user's call."""
-    frame, level = sys._getframe(1), 1
+    frame, level = inspect.currentframe().f_back, 1
     while frame is not None and (frame.f_globals.get("__name__", "") + ".").startswith(__package__ + "."):
         frame, level = frame.f_back, level + 1
     return level
 
 
+def to_rgb(im: Image.Image) -> Image.Image:
+    """``im`` as 8-bit RGB with its values scaled, not clipped: 16-bit and 32-bit grayscale and float images included.
+
+    PIL's own ``convert("RGB")`` clips a 16-bit image (mode ``I;16``, or ``I`` holding 16-bit
+    values) to 255, turning it all white. Here ``I;16*`` is scaled from 0..65535; ``I`` from
+    0..255, 0..65535 or the 32-bit range, whichever holds its largest value; ``F`` from 0..1 when
+    its values lie there, else clipped to 0..255. Palette images with transparency go through RGBA.
+    """
+    mode = im.mode
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        values = np.asarray(im, dtype=np.float64)
+        if mode.startswith("I;16"):
+            top = 65535.0
+        elif mode == "I":
+            peak = float(values.max(initial=0.0))
+            top = 255.0 if peak <= 255 else (65535.0 if peak <= 65535 else 4294967295.0)
+        else:
+            finite = values[np.isfinite(values)]
+            top = 1.0 if finite.size and finite.min() >= 0 and finite.max() <= 1 else 255.0
+        gray = np.clip(np.nan_to_num(values) * (255.0 / top), 0, 255).round().astype(np.uint8)
+        return Image.fromarray(gray, mode="L").convert("RGB")
+    if mode == "P" and "transparency" in im.info:
+        im = im.convert("RGBA")  # palette transparency must go through RGBA first
+    return im.convert("RGB")
+
+
 def open_rgb(path: str) -> Image.Image:
-    """Open an image with PIL and return it as RGB (grayscale, CMYK and palette files included)."""
+    """Open an image with PIL and return it as 8-bit RGB (grayscale, CMYK, palette, 16-bit: see :func:`to_rgb`)."""
     try:
         with Image.open(path) as im:
             im.load()
-            if im.mode == "P" and "transparency" in im.info:
-                im = im.convert("RGBA")  # palette transparency must go through RGBA first
-            return im.convert("RGB")
+            return to_rgb(im)
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
         raise ImageCheckError(f"cannot read image {path}: {e}. It changed or was only header-checked when the "
                               f"dataset was loaded: load it with verify_images=True to find every unreadable "
@@ -427,8 +461,12 @@ def build_dataset(name: str, split: str, classnames: Sequence[str], labels: np.n
                   image_ids: Sequence[str], image_paths: Sequence[str], *, missing: str = "fail",
                   verify_images: bool = True, label_set: str | None = None,
                   info: dict | None = None) -> MultiLabelDataset:
-    """Apply the image checks and policy, then return the :class:`MultiLabelDataset`."""
+    """Apply the image checks and policy, then return the :class:`MultiLabelDataset` (a split listing no image is an error)."""
     image_paths = [str(p) for p in image_paths]
+    if not image_paths:
+        source = (info or {}).get("annotation_file") or (info or {}).get("image_list") or "the split's image list"
+        raise DatasetFormatError(f"{name} (split {split!r}): {source} lists no images; expected the official "
+                                 f"{split} split (re-extract the dataset's archive)")
     _check_unique(name, image_ids, image_paths, info)
     reasons = inspect_images(image_paths, verify_images=verify_images)
     keep = _apply_policy(name, split, image_paths, reasons, missing)

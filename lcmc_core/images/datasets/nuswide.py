@@ -28,7 +28,6 @@ from pathlib import Path
 import numpy as np
 
 from ...text.label_sets import get_label_set
-from . import register
 from .base import MultiLabelDataset
 from .layout import (
     DatasetFormatError,
@@ -40,6 +39,7 @@ from .layout import (
     read_aligned_lines,
     read_text_lines,
 )
+from .registry import register
 
 __all__ = ["load_nuswide", "image_list_path", "SPLITS"]
 
@@ -128,7 +128,7 @@ def load_nuswide(root=None, split: str = "test", *, missing: str = "fail",
         check.folder(label_dir, f"label folder TrainTestLabels (holds the 81 Labels_<concept>_{tag}.txt "
                                 f"files; ROOT/Groundtruth/TrainTestLabels is accepted too)")
         check.advise(_ADVICE_GROUNDTRUTH)
-    if not check.folder(image_dir, "image folder Flickr"):
+    if not check.folder(image_dir, "image folder Flickr", nonempty=True):
         check.advise(_ADVICE_IMAGES)
     check.raise_if_missing()
 

@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from ...text.label_sets import get_label_set
-from . import register
 from .base import MultiLabelDataset
 from .layout import DatasetFormatError, LayoutCheck, build_dataset, contained_path, open_root, read_text_lines
+from .registry import register
 
 __all__ = ["load_voc2007", "find_voc2007_dir", "SPLITS"]
 
@@ -116,7 +116,7 @@ def load_voc2007(root=None, split: str = "test", *, missing: str = "fail",
     check = LayoutCheck("voc2007", split, root)
     advice = _ADVICE["test" if split == "test" else "trainval"]
     main = voc / "ImageSets" / "Main"
-    check.folder(voc / "JPEGImages", "image folder JPEGImages")
+    check.folder(voc / "JPEGImages", "image folder JPEGImages", nonempty=True)
     split_file = main / f"{split}.txt"
     check.file(split_file, f"image list of split {split!r}")
     class_files = [main / f"{c}_{split}.txt" for c in classnames]

@@ -5,12 +5,15 @@ the labels to name and the prompt to send) into :class:`Response` objects (the s
 ``index``). :class:`SentenceGenerator` is the one-method protocol; :class:`LLMGenerator` adds what
 the LLM generators (:mod:`.openai`, :mod:`.hf`) share: a deadline-aware ``generate``, per-call
 statistics (:class:`GeneratorStats`), token prices, secret scrubbing, and the retry arithmetic
-(:func:`backoff_delay`, :func:`parse_retry_after`).
+(:func:`backoff_delay`, :func:`parse_retry_after`) and the lenient reading of token counts
+(:func:`token_count`).
 """
 from __future__ import annotations
 
 import abc
 import email.utils
+import math
+import numbers
 import random
 import threading
 import time
@@ -21,7 +24,7 @@ from dataclasses import dataclass, field
 from ...errors import ConfigError, LcmcError
 
 __all__ = ["Request", "Response", "SentenceGenerator", "LLMError", "GeneratorStats", "LLMGenerator",
-           "check_prices", "backoff_delay", "parse_retry_after"]
+           "check_prices", "backoff_delay", "parse_retry_after", "token_count"]
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,11 @@ class LLMError(LcmcError, RuntimeError):
 
 @dataclass
 class GeneratorStats:
-    """What one ``generate`` call did: attempts, retries and failures by reason, tokens, cost."""
+    """What one ``generate`` call did: attempts, retries and failures by reason, tokens, cost, notes.
+
+    ``notes`` counts answers that were kept but had something odd about them (e.g.
+    ``usage_unreadable``: a token count that is not a non-negative number, counted as unknown).
+    """
 
     attempts: int = 0
     responses: int = 0
@@ -77,6 +84,7 @@ class GeneratorStats:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost: float | None = None
+    notes: Counter = field(default_factory=Counter)
 
     def as_dict(self) -> dict:
         """The statistics as plain JSON-ready values."""
@@ -84,7 +92,7 @@ class GeneratorStats:
                 "retries_by_reason": dict(sorted(self.retries.items())),
                 "failed_by_reason": dict(sorted(self.failures.items())),
                 "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
-                "cost": self.cost}
+                "cost": self.cost, "notes": dict(sorted(self.notes.items()))}
 
 
 class LLMGenerator(SentenceGenerator):
@@ -122,7 +130,8 @@ class LLMGenerator(SentenceGenerator):
             self.stats = GeneratorStats()
 
     def _count(self, *, attempts: int = 0, responses: int = 0, retry: str | None = None,
-               failure: str | None = None, prompt_tokens: int = 0, completion_tokens: int = 0) -> None:
+               failure: str | None = None, prompt_tokens: int = 0, completion_tokens: int = 0,
+               note: str | None = None) -> None:
         with self._stats_lock:
             s = self.stats
             s.attempts += attempts
@@ -131,16 +140,43 @@ class LLMGenerator(SentenceGenerator):
                 s.retries[retry] += 1
             if failure:
                 s.failures[failure] += 1
+            if note:
+                s.notes[note] += 1
             s.prompt_tokens += prompt_tokens
             s.completion_tokens += completion_tokens
             s.cost = self.cost(s.prompt_tokens, s.completion_tokens)
 
 
 def check_prices(owner: str, prompt: float | None, completion: float | None) -> None:
+    """Refuse a price that is not a finite non-negative number (or None), naming it."""
     for name, value in (("price_prompt_per_1k", prompt), ("price_completion_per_1k", completion)):
-        if value is not None and not (isinstance(value, (int, float)) and value >= 0):
-            raise ConfigError(f"{owner}: {name} must be a non-negative number (price per 1,000 tokens) "
+        if value is not None and not (isinstance(value, numbers.Real) and not isinstance(value, bool)
+                                      and math.isfinite(value) and value >= 0):
+            raise ConfigError(f"{owner}: {name} must be a finite non-negative number (price per 1,000 tokens) "
                              f"or None, got {value!r}")
+
+
+def token_count(value) -> int | None:
+    """A token count as an int, read leniently: ints, integral floats and numeric strings (``"12"``, ``"12.0"``).
+
+    Negative, fractional, NaN, infinite, boolean or unreadable values give ``None`` (unknown), so a
+    server's odd ``usage`` never throws away its answer nor makes a total negative.
+    """
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if not text or len(text) > 30:
+            return None
+        try:
+            value = float(text) if any(c in text for c in ".eE") else int(text)
+        except ValueError:
+            return None
+    if isinstance(value, numbers.Integral):
+        return int(value) if value >= 0 else None
+    if isinstance(value, numbers.Real) and math.isfinite(value) and value >= 0 and float(value).is_integer():
+        return int(value)
+    return None
 
 
 def backoff_delay(attempt: int, base_s: float, max_s: float, rng: random.Random | None = None) -> float:

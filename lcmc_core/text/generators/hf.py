@@ -1,6 +1,7 @@
 """Sentences from a local Hugging Face causal LM (``pip install -e .[transformers]``), through its chat template, in batches."""
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterable, Iterator
 
@@ -13,6 +14,10 @@ __all__ = ["TransformersGenerator", "TRANSFORMERS_HINT"]
 TRANSFORMERS_HINT = ("the 'transformers' generator needs the optional extra: run "
                      "`pip install -e .[transformers]` in the repository (or `pip install transformers "
                      "accelerate`)")
+
+
+def _finite(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
 def _import_transformers():
@@ -41,14 +46,17 @@ class TransformersGenerator(LLMGenerator):
                  price_completion_per_1k: float | None = None):
         super().__init__()
         owner = "TransformersGenerator"
-        transformers = _import_transformers()
-        import torch
         for name, value in (("batch_size", batch_size), ("max_new_tokens", max_new_tokens)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{owner}: {name} must be an integer >= 1, got {value!r}")
-        if do_sample and not (isinstance(temperature, (int, float)) and temperature > 0):
-            raise ConfigError(f"{owner}: temperature must be > 0 when do_sample=True, got {temperature!r}")
+        if do_sample and not (_finite(temperature) and temperature > 0):
+            raise ConfigError(f"{owner}: temperature must be a finite number > 0 when do_sample=True, "
+                              f"got {temperature!r}")
+        if not (_finite(top_p) and 0 < top_p <= 1):
+            raise ConfigError(f"{owner}: top_p must be a number in (0, 1], got {top_p!r}")
         check_prices(owner, price_prompt_per_1k, price_completion_per_1k)
+        transformers = _import_transformers()   # after the checks: a bad setting needs no heavy import
+        import torch
         self._torch = torch
         if isinstance(model, str):
             name = model

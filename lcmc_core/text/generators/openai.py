@@ -4,15 +4,21 @@
 legacy ``/completions`` of base models such as the paper's ``davinci-002``) through the ``openai``
 client:
 
-- parameters: ``model``, ``base_url`` (a URL with credentials in it is refused: keys live in the
-  environment), ``temperature``, ``max_tokens`` (either may be ``None`` to leave it out; other
-  fields go in ``extra_body``), an optional ``system_prompt``, ``api="chat"|"completions"``;
+- parameters: ``model``, ``base_url`` (a URL with a user name, password, query string, fragment
+  or ``name=value`` path segment is refused, as is such an ``OPENAI_BASE_URL`` when ``base_url``
+  is None: keys live in the environment, see :func:`lcmc_core.secrets.url_credentials_message`),
+  ``temperature``, ``max_tokens`` (either may be ``None`` to leave it out; other fields go in
+  ``extra_body``), an optional ``system_prompt``, ``api="chat"|"completions"``; every number
+  must be finite (``nan`` or ``inf`` is one :class:`~lcmc_core.errors.ConfigError` line);
 - the API key is read from the environment variable whose **name** is given
   (``api_key_env="OPENAI_API_KEY"``; ``None`` for local servers that need no key); it never
   appears in ``repr``/``str``, errors, logs, statistics or responses (every message from the
   server is scrubbed with :func:`lcmc_core.secrets.redact`);
-- timeouts: ``connect_timeout_s`` (10 s) to reach the server and ``read_timeout_s`` (30 s) for an
-  answer, per attempt; at most ``max_attempts`` (5) attempts per request;
+- timeouts: ``connect_timeout_s`` (10 s) to reach the server and ``read_timeout_s`` (30 s) for the
+  whole answer, per attempt: an attempt still running ``read_timeout_s`` after it started is
+  abandoned (its connection closed) however the bytes trickle in, since the HTTP client's own
+  read timeout only bounds the wait for each next byte; at most ``max_attempts`` (5) attempts
+  per request;
 - ``concurrency`` requests in flight at once (a thread pool);
 - our own retries (the client's are disabled): on 429 (waiting at least the server's
   ``Retry-After`` / ``retry-after-ms``), 408/409/5xx, timeouts, dropped connections and malformed
@@ -28,8 +34,16 @@ client:
 - stopping: Ctrl-C (or the end of the consumer) sets a stop flag, closes the HTTP client so that
   requests in flight end at once, and returns within seconds; every answer that arrived is kept;
 - a deadline (``generate(requests, deadline=...)``, a ``time.monotonic()`` value): no request starts
-  after it, attempt timeouts and backoff sleeps are cut to it;
-- token and cost accounting from each answer's ``usage`` and the optional per-1k prices.
+  after it, attempts are abandoned at it and backoff sleeps cut to it, so ``generate`` returns
+  within about a second of it;
+- threads: each of the ``concurrency`` workers has its own HTTP client and runs each attempt on
+  a short-lived daemon thread that it can abandon; an abandoned attempt's client is closed, so
+  that thread ends at the server's next byte or its read timeout at the latest (the number of
+  threads is bounded by the concurrency, never by the number of requests);
+- token and cost accounting from each answer's ``usage`` and the optional per-1k prices. Token
+  counts are read leniently (numeric strings accepted); a negative, NaN or unreadable count is
+  unknown (the answer is kept and ``stats.notes["usage_unreadable"]`` counts it). Each answer's
+  ``meta["model"]`` is the model the server says answered.
 
 Failed requests are left out of the output (the generator contract) and counted by reason in
 :attr:`stats`, so a rerun of the job asks for them again.
@@ -39,6 +53,8 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
+import math
+import numbers
 import os
 import queue
 import random
@@ -52,13 +68,89 @@ from typing import Any
 
 from ...errors import ConfigError
 from ...secrets import redact, safe_url, url_credentials_message
-from .base import LLMError, LLMGenerator, Request, Response, backoff_delay, check_prices, parse_retry_after
+from .base import (
+    LLMError,
+    LLMGenerator,
+    Request,
+    Response,
+    backoff_delay,
+    check_prices,
+    parse_retry_after,
+    token_count,
+)
 
 __all__ = ["OpenAIGenerator"]
 
 log = logging.getLogger(__name__)
 
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_OWNER = "OpenAIGenerator"
+# How long past the deadline generate() waits for workers before giving up on them (they end at it).
+_DEADLINE_GRACE_S = 2.0
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _check_settings(*, model, base_url, api_key_env, temperature, api, concurrency, max_attempts, max_tokens,
+                    max_consecutive_failures, **seconds) -> None:
+    """One ConfigError line (LLMError for a URL with credentials) for the first bad setting; never echoes a key."""
+    _check_base_url(base_url)
+    if not isinstance(model, str) or not model.strip():
+        raise ConfigError(f"{_OWNER}: model must be a non-empty model name such as 'gpt-4o-mini', got {model!r}")
+    if api_key_env is not None and (not isinstance(api_key_env, str) or not _ENV_NAME_RE.match(api_key_env)):
+        # Never echo the value: it may be a key pasted by mistake.
+        raise ConfigError(f"{_OWNER}: api_key_env must be the *name* of an environment variable "
+                          f"(letters, digits, underscores, e.g. 'OPENAI_API_KEY'), not the key itself "
+                          f"(got a {type(api_key_env).__name__} that is not such a name)")
+    for name, value, optional in (("concurrency", concurrency, False), ("max_attempts", max_attempts, False),
+                                  ("max_tokens", max_tokens, True),
+                                  ("max_consecutive_failures", max_consecutive_failures, True)):
+        if optional and value is None:
+            continue
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ConfigError(f"{_OWNER}: {name} must be an integer >= 1{' or None' if optional else ''}, "
+                              f"got {value!r}")
+    for name, value in seconds.items():
+        positive = name.endswith("timeout_s")
+        if not _is_number(value) or not math.isfinite(value) or value < 0 or (positive and value <= 0):
+            raise ConfigError(f"{_OWNER}: {name} must be a finite {'positive' if positive else 'non-negative'} "
+                              f"number of seconds, got {value!r}")
+    if temperature is not None and (not _is_number(temperature) or not math.isfinite(temperature) or temperature < 0):
+        raise ConfigError(f"{_OWNER}: temperature must be a finite number >= 0 (or None to leave it out), "
+                          f"got {temperature!r}")
+    if api not in ("chat", "completions"):
+        raise ConfigError(f"{_OWNER}: api must be 'chat' (chat completions) or 'completions' (legacy "
+                          f"text completions), got {api!r}")
+
+
+def _check_base_url(base_url) -> None:
+    """Refuse a base_url (or, without one, an ``OPENAI_BASE_URL`` the client would read) that can carry a secret."""
+    if base_url is not None:
+        if not isinstance(base_url, str) or not base_url.strip():
+            raise ConfigError(f"{_OWNER}: base_url must be the endpoint's URL (e.g. 'http://localhost:8000/v1') or "
+                              f"None for the OpenAI API, got {type(base_url).__name__}")
+        problem = url_credentials_message(base_url, f"{_OWNER}: base_url")
+    else:
+        env = os.environ.get("OPENAI_BASE_URL")
+        problem = url_credentials_message(env, f"{_OWNER}: the environment variable OPENAI_BASE_URL (read by the "
+                                               f"openai client when base_url is None)") if env else None
+    if problem:
+        raise LLMError(problem)
+
+
+def _api_key(api_key_env: str | None) -> str:
+    """The API key from the environment variable named ``api_key_env`` ("no-key" without one); one LLMError line if unset."""
+    if api_key_env is None:
+        return "no-key"
+    key = os.environ.get(api_key_env, "")
+    if not key.strip():
+        raise LLMError(f"{_OWNER}: the environment variable {api_key_env} is not set or empty; set it "
+                       f"to your API key (e.g. `export {api_key_env}=...` in the shell that starts "
+                       f"Python), pass api_key_env='OTHER_NAME' to read another variable, or "
+                       f"api_key_env=None for a local server that needs no key")
+    return key
 
 
 @dataclass
@@ -70,6 +162,10 @@ class _Failed:
 @dataclass
 class _Fatal:
     message: str
+
+
+class _AttemptTimedOut(Exception):
+    """An attempt ran past its whole-answer limit (or the deadline) and was abandoned."""
 
 
 class _DaemonPool:
@@ -131,55 +227,19 @@ class OpenAIGenerator(LLMGenerator):
                  max_consecutive_failures: int | None = 20, jitter_seed: int | None = None,
                  on_event: Callable[[str], None] | None = None):
         super().__init__()
-        owner = "OpenAIGenerator"
         if timeout_s is not None:  # the single timeout of earlier versions: the read timeout
             read_timeout_s = timeout_s
-        if base_url is not None:
-            problem = url_credentials_message(base_url, f"{owner}: base_url")
-            if problem:
-                raise LLMError(problem)
-        if not isinstance(model, str) or not model.strip():
-            raise ConfigError(f"{owner}: model must be a non-empty model name such as 'gpt-4o-mini', got {model!r}")
-        if api_key_env is not None and (not isinstance(api_key_env, str) or not _ENV_NAME_RE.match(api_key_env)):
-            # Never echo the value: it may be a key pasted by mistake.
-            raise ConfigError(f"{owner}: api_key_env must be the *name* of an environment variable "
-                             f"(letters, digits, underscores, e.g. 'OPENAI_API_KEY'), not the key itself "
-                             f"(got a {type(api_key_env).__name__} that is not such a name)")
-        for name, value, optional in (("concurrency", concurrency, False), ("max_attempts", max_attempts, False),
-                                      ("max_tokens", max_tokens, True),
-                                      ("max_consecutive_failures", max_consecutive_failures, True)):
-            if optional and value is None:
-                continue
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigError(f"{owner}: {name} must be an integer >= 1{' or None' if optional else ''}, "
-                                 f"got {value!r}")
-        for name, value in (("connect_timeout_s", connect_timeout_s), ("read_timeout_s", read_timeout_s),
-                            ("backoff_base_s", backoff_base_s), ("backoff_max_s", backoff_max_s),
-                            ("retry_after_max_s", retry_after_max_s)):
-            positive = name.endswith("timeout_s")
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0 or (positive and value <= 0):
-                raise ConfigError(f"{owner}: {name} must be a {'positive' if positive else 'non-negative'} "
-                                 f"number of seconds, got {value!r}")
-        if temperature is not None and (not isinstance(temperature, (int, float)) or temperature < 0):
-            raise ConfigError(f"{owner}: temperature must be a number >= 0 (or None to leave it out), "
-                             f"got {temperature!r}")
-        if api not in ("chat", "completions"):
-            raise ConfigError(f"{owner}: api must be 'chat' (chat completions) or 'completions' (legacy "
-                             f"text completions), got {api!r}")
-        check_prices(owner, price_prompt_per_1k, price_completion_per_1k)
-        if api_key_env is None:
-            key = "no-key"
-        else:
-            key = os.environ.get(api_key_env, "")
-            if not key.strip():
-                raise LLMError(f"{owner}: the environment variable {api_key_env} is not set or empty; set it "
-                               f"to your API key (e.g. `export {api_key_env}=...` in the shell that starts "
-                               f"Python), pass api_key_env='OTHER_NAME' to read another variable, or "
-                               f"api_key_env=None for a local server that needs no key")
+        _check_settings(model=model, base_url=base_url, api_key_env=api_key_env, temperature=temperature,
+                        api=api, concurrency=concurrency, max_attempts=max_attempts, max_tokens=max_tokens,
+                        max_consecutive_failures=max_consecutive_failures, connect_timeout_s=connect_timeout_s,
+                        read_timeout_s=read_timeout_s, backoff_base_s=backoff_base_s, backoff_max_s=backoff_max_s,
+                        retry_after_max_s=retry_after_max_s)
+        check_prices(_OWNER, price_prompt_per_1k, price_completion_per_1k)
+        key = _api_key(api_key_env)
         try:
             import openai
         except ImportError:  # pragma: no cover - openai is a core dependency
-            raise ImportError(f"{owner}: the 'openai' package is missing; run `pip install openai`") from None
+            raise ImportError(f"{_OWNER}: the 'openai' package is missing; run `pip install openai`") from None
         self._openai = openai
         self.model = model.strip()
         self.base_url = base_url
@@ -204,19 +264,22 @@ class OpenAIGenerator(LLMGenerator):
         self.source = f"openai:{self.model}"
         self._rng = random.Random(jitter_seed)
         self._rng_lock = threading.Lock()
-        kwargs: dict[str, Any] = {"api_key": key, "max_retries": 0, "timeout": self._timeout(None)}
+        self._workers = threading.local()   # each worker thread's own client (see _worker_client)
+        self._clients: set = set()          # every worker client not yet closed
+        self._clients_lock = threading.Lock()
+        self._client_kwargs: dict[str, Any] = {"api_key": key, "max_retries": 0, "timeout": self._timeout(None)}
         if base_url is not None:
-            kwargs["base_url"] = base_url
-        self._client_kwargs = kwargs
+            self._client_kwargs["base_url"] = base_url
+        self._client = self._make_client()
+
+    def _make_client(self):
+        """A new openai client with this generator's settings; a failure is one LLMError line (key scrubbed)."""
         try:
-            self._client = openai.OpenAI(**kwargs)
+            return self._openai.OpenAI(**self._client_kwargs)
         except Exception as e:
             failure = f"{type(e).__name__}: {e}"
-        else:
-            failure = None
-        if failure is not None:
-            raise LLMError(f"{owner}: could not create the openai client for base_url={safe_url(base_url)!r}: "
-                           f"{self._scrub(failure, key)}")
+        raise LLMError(f"{_OWNER}: could not create the openai client for base_url={safe_url(self.base_url)!r}: "
+                       f"{self.redact(failure)}")
 
     def _timeout(self, remaining: float | None):
         """The per-attempt timeout (connect and read), cut to ``remaining`` seconds of a deadline.
@@ -235,7 +298,7 @@ class OpenAIGenerator(LLMGenerator):
 
     def redact(self, text: str) -> str:
         """Return ``text`` with this generator's API key (and echoed key fragments) replaced by ``***``."""
-        return self._scrub(text, getattr(getattr(self, "_client", None), "api_key", None))
+        return self._scrub(text, getattr(self, "_client_kwargs", {}).get("api_key"))
 
     def __repr__(self) -> str:
         return (f"OpenAIGenerator(model={self.model!r}, base_url={safe_url(self.base_url)!r}, "
@@ -260,8 +323,8 @@ class OpenAIGenerator(LLMGenerator):
                 "price_completion_per_1k": self.price_completion_per_1k}
 
     # --- one request ---------------------------------------------------------------------------
-    def _create(self, prompt: str, timeout):
-        """One API call for ``prompt`` (chat or legacy completions)."""
+    def _create(self, client, prompt: str, timeout):
+        """One API call for ``prompt`` (chat or legacy completions) through ``client``."""
         kwargs: dict[str, Any] = {"model": self.model, "timeout": timeout}
         if self.temperature is not None:
             kwargs["temperature"] = self.temperature
@@ -271,8 +334,8 @@ class OpenAIGenerator(LLMGenerator):
             kwargs["extra_body"] = self.extra_body
         if self.api == "completions":
             text = f"{self.system_prompt}\n\n{prompt}" if self.system_prompt else prompt
-            return self._client.completions.create(prompt=text, **kwargs)
-        return self._client.chat.completions.create(messages=self._messages(prompt), **kwargs)
+            return client.completions.create(prompt=text, **kwargs)
+        return client.chat.completions.create(messages=self._messages(prompt), **kwargs)
 
     def _messages(self, prompt: str) -> list[dict]:
         messages = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
@@ -288,7 +351,7 @@ class OpenAIGenerator(LLMGenerator):
         message = self.redact(f"{type(exc).__name__}: {exc}")[:500]
         if stage == "parse":  # a 200 whose body is not a completion
             return "malformed", None, message
-        if isinstance(exc, openai.APITimeoutError):
+        if isinstance(exc, (openai.APITimeoutError, _AttemptTimedOut)):
             return "timeout", None, message
         if isinstance(exc, openai.APIConnectionError):
             if not self._answered.is_set() and _unreachable(exc):
@@ -324,11 +387,17 @@ class OpenAIGenerator(LLMGenerator):
         if not isinstance(content, str):
             raise TypeError(f"message content is {type(content).__name__}, expected str")
         usage = getattr(completion, "usage", None)
-        prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
-        completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
-        meta = {"model": getattr(completion, "model", None) or self.model,
+        counts = {}
+        for name in ("prompt_tokens", "completion_tokens"):
+            raw = getattr(usage, name, None)
+            counts[name] = token_count(raw)
+            counts[name + "_unreadable"] = raw is not None and counts[name] is None
+        served = getattr(completion, "model", None)
+        meta = {"model": served if isinstance(served, str) and served.strip() else self.model,
                 "finish_reason": getattr(choice, "finish_reason", None),
-                "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens}
+                "prompt_tokens": counts["prompt_tokens"], "completion_tokens": counts["completion_tokens"]}
+        if counts["prompt_tokens_unreadable"] or counts["completion_tokens_unreadable"]:
+            meta["usage_unreadable"] = True
         return content, meta
 
     def _complete(self, req: Request, deadline: float | None, stop: threading.Event):
@@ -343,12 +412,12 @@ class OpenAIGenerator(LLMGenerator):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return _Failed("time_budget")
-            timeout = self._timeout(remaining)
+            limit = self.read_timeout_s if remaining is None else min(self.read_timeout_s, remaining)
             self._count(attempts=1)
             error: BaseException | None = None
             stage = "request"
             try:
-                completion = self._create(req.prompt, timeout)
+                completion = self._attempt(req.prompt, self._timeout(remaining), limit, stop)
                 stage = "parse"
                 content, meta = self._parse(completion)
             except Exception as e:
@@ -356,13 +425,16 @@ class OpenAIGenerator(LLMGenerator):
             if error is None:
                 self._answered.set()
                 meta["attempts"] = attempt
-                self._count(responses=1, prompt_tokens=meta["prompt_tokens"],
-                            completion_tokens=meta["completion_tokens"])
+                self._count(responses=1, prompt_tokens=meta["prompt_tokens"] or 0,
+                            completion_tokens=meta["completion_tokens"] or 0,
+                            note="usage_unreadable" if meta.get("usage_unreadable") else None)
                 return Response(req.index, self.redact(content), self.source, meta)
             kind, retry_after, message = self._classify(error, stage)
             del error  # drop the exception (and its traceback) before sleeping or returning
             if stop.is_set():  # the run is ending (Ctrl-C, a fatal error elsewhere): its connections were closed
                 return _Failed("stopped")
+            if kind == "timeout" and deadline is not None and time.monotonic() >= deadline - 1e-3:
+                return _Failed("time_budget")
             if kind.startswith("fatal:"):
                 return _Fatal(f"request {req.index} to {safe_url(self.base_url) or 'the OpenAI API'} "
                               f"failed with {kind[6:]}: {message}")
@@ -390,6 +462,65 @@ class OpenAIGenerator(LLMGenerator):
                 return _Failed("stopped")
         log.warning("request %d failed after %d attempts (last: %s)", req.index, self.max_attempts, reason)
         return _Failed(reason)
+
+    # --- one attempt, abandonable -----------------------------------------------------------------
+    def _attempt(self, prompt: str, timeout, limit_s: float, stop: threading.Event):
+        """One API call, on a daemon thread of its own, waited for at most ``limit_s`` seconds.
+
+        The HTTP client's read timeout bounds each read, not the answer: a server sending a few
+        bytes a second keeps a request alive for minutes. Past ``limit_s`` (or when the run stops)
+        the call is abandoned: the worker's client is closed, so the call's thread ends at the
+        server's next byte (or its read timeout), and the next attempt gets a fresh client.
+        """
+        client = self._worker_client()
+        outcome: dict[str, Any] = {}
+        finished = threading.Event()
+
+        def call():
+            try:
+                outcome["completion"] = self._create(client, prompt, timeout)
+            except BaseException as exc:  # handed to the worker below
+                outcome["error"] = exc
+            finally:
+                finished.set()
+
+        threading.Thread(target=call, name="lcmc-openai-call", daemon=True).start()
+        end = time.monotonic() + limit_s
+        while not finished.wait(max(0.0, min(0.1, end - time.monotonic()))):
+            if stop.is_set() or time.monotonic() >= end:
+                self._retire_client(client)
+                raise _AttemptTimedOut(f"no complete answer within {limit_s:.3g} s (read_timeout_s="
+                                       f"{self.read_timeout_s:g} bounds the whole answer); attempt abandoned")
+        if "error" in outcome:
+            raise outcome.pop("error")
+        return outcome["completion"]
+
+    def _worker_client(self):
+        """The calling worker thread's own client (created on first use, and again after it was retired)."""
+        client = getattr(self._workers, "client", None)
+        if client is None:
+            client = self._make_client()
+            with self._clients_lock:
+                self._clients.add(client)
+            self._workers.client = client
+        return client
+
+    def _retire_client(self, client) -> None:
+        """Close ``client`` (ending its request in flight) and forget it; its worker will make a new one."""
+        with self._clients_lock:
+            self._clients.discard(client)
+        if getattr(self._workers, "client", None) is client:
+            self._workers.client = None
+        with contextlib.suppress(Exception):
+            client.close()
+
+    def _close_worker_clients(self) -> None:
+        """Close every worker client (requests in flight through them end at once)."""
+        with self._clients_lock:
+            clients, self._clients = list(self._clients), set()
+        for client in clients:
+            with contextlib.suppress(Exception):
+                client.close()
 
     # --- many requests -------------------------------------------------------------------------
     # Requests run on daemon threads (not a ThreadPoolExecutor, whose threads the interpreter
@@ -419,7 +550,15 @@ class OpenAIGenerator(LLMGenerator):
                     if not exhausted and deadline is not None and time.monotonic() >= deadline:
                         self._count_unstarted(it)
                     break
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                # Workers end their attempts at the deadline; the wait is bounded too, in case one cannot.
+                grace = None if deadline is None else max(0.0, deadline + _DEADLINE_GRACE_S - time.monotonic())
+                done, pending = wait(pending, timeout=grace, return_when=FIRST_COMPLETED)
+                if not done and deadline is not None and time.monotonic() >= deadline + _DEADLINE_GRACE_S:
+                    for _ in pending:
+                        self._count(failure="time_budget")
+                    if not exhausted:
+                        self._count_unstarted(it)
+                    break
                 for fut in done:
                     outcome = fut.result()
                     if isinstance(outcome, Response):
@@ -444,18 +583,13 @@ class OpenAIGenerator(LLMGenerator):
                     break
         finally:
             stop.set()
-            if pending:  # Ctrl-C, a fatal error or a consumer that stopped early: end requests in flight now
-                self._abort_in_flight()
-            pool.shutdown(wait=not pending)
+            abandon = bool(pending)  # Ctrl-C, a fatal error, the deadline or a consumer that stopped early
+            if abandon:
+                self._close_worker_clients()  # requests in flight end now
+            pool.shutdown(wait=not abandon)
+            self._close_worker_clients()
         if fatal is not None:
             raise LLMError(fatal)
-
-    def _abort_in_flight(self) -> None:
-        """Close the HTTP connections (requests in flight fail at once) and open a fresh client for later calls."""
-        with contextlib.suppress(Exception):
-            self._client.close()
-        with contextlib.suppress(Exception):
-            self._client = self._openai.OpenAI(**self._client_kwargs)
 
     def _event(self, message: str) -> None:
         log.info(message)
