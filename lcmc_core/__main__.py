@@ -179,9 +179,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     """Entry point of ``python -m lcmc_core``: one ``error:`` line and status 2 for anything a user can cause."""
+    import warnings
+
     from .errors import LcmcError
     from .harness.reproduce import NotebookFailed, RunStopped
-
+    warnings.formatwarning = _one_line_warning
     args = build_parser().parse_args(argv)
     run = {"reproduce": _run_reproduce, "verify": _run_verify, "generate-corpus": _run_generate_corpus,
            "toy-clips": _run_toy_clips, "environment": _run_environment}
@@ -202,6 +204,11 @@ def main(argv=None) -> int:
     except OSError as exc:  # the file system refused (disk full, read-only, a file where a folder belongs, ...)
         print(f"error: {_os_error_line(exc)}", file=sys.stderr)
         return 2
+
+
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    """Warnings on the command line as one ``warning:`` line (not Python's file:line and source line)."""
+    return f"warning: {message}\n"
 
 
 def _os_error_line(exc: OSError) -> str:

@@ -30,10 +30,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from .errors import CacheError, LcmcError, WriteError
+from .errors import CacheError, CorpusError, LcmcError, WriteError
 
 __all__ = ["cache_dir", "default_cache_dir", "source_checkout", "user_cache_dir", "atomic_writer", "atomic_write",
-           "save_torch_atomic", "load_torch", "entry_lock", "write_error", "write_problem"]
+           "save_torch_atomic", "load_torch", "entry_lock", "held_exclusively", "write_error", "write_problem"]
 
 _CHECKOUT = Path(__file__).resolve().parents[1]
 
@@ -261,6 +261,27 @@ class _EntryLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+@contextlib.contextmanager
+def held_exclusively(path, busy: str):
+    """Hold ``path``'s lock for a whole job (a corpus being written); a second job fails at once with ``busy``.
+
+    ``busy`` is the one-line message of the :class:`~lcmc_core.errors.CorpusError` the second job gets.
+    ``filelock`` never deletes the lock file while it is held, so there is no window in which a third
+    job could lock a fresh file while a second still holds the old one.
+    """
+    from filelock import Timeout
+
+    lock = entry_lock(path)
+    try:
+        lock.acquire(timeout=0)  # a folder that cannot be written fails here, before anything is done
+    except Timeout:
+        raise CorpusError(busy) from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def entry_lock(path, timeout: float = -1) -> _EntryLock:

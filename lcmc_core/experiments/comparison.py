@@ -45,6 +45,7 @@ import torch
 
 from ..cache import cache_dir, load_torch, save_torch_atomic
 from ..checks import check_choice, check_int, check_real
+from ..errors import WriteError
 from ..images.features import ImageFeatures, encode_texts_cached, extract_image_features
 from ..images.models import LoadedCLIP
 from ..method.classifier import TextClassifier, TrainConfig, train_text_classifier
@@ -293,7 +294,11 @@ def train_classifier(text_emb: torch.Tensor, targets, config: TrainConfig, seed:
                                          input_scale=input_scale, epoch_weights=epochs)
     stacked = torch.stack(epochs)
     if path is not None:
-        save_torch_atomic({"state_dict": clf.state_dict(), "history": history, "epoch_weights": stacked}, path)
+        try:
+            save_torch_atomic({"state_dict": clf.state_dict(), "history": history, "epoch_weights": stacked}, path)
+        except WriteError as exc:   # a read-only shared cache: the result stands, it is just not kept
+            import warnings
+            warnings.warn(f"the trained classifier is not cached: {exc}", UserWarning, stacklevel=2)
     return clf, history, stacked
 
 

@@ -747,13 +747,21 @@ def fit_taidpt_cached(loaded, texts, targets, classnames, config: TaIDPTConfig |
         raise TypeError("fit_taidpt_cached: texts must be a list of str")
     classnames = list(classnames)
     path = cache_dir(cache) / "taidpt" / f"{taidpt_cache_key(loaded, texts, targets, classnames, config, seed)}.pt"
-    with entry_lock(path):
+    def cached():
         blob = load_torch(path, "cached TaI-DPT prompts")
         if blob is not None:
             try:
                 return TaIDPT._from_blob(blob, loaded)
             except (ValueError, KeyError, TypeError, RuntimeError):
                 pass  # stale or foreign entry: train again and overwrite
-        est = TaIDPT(config, seed).fit(loaded, texts, targets, classnames, val=val, progress=progress)
-        save_torch_atomic(est._blob(), path)
+        return None
+
+    est = cached()          # a complete entry is read without a lock (a read-only shared cache serves it)
+    if est is not None:
+        return est
+    with entry_lock(path):  # building: one process trains, another waiting here then reads its result
+        est = cached()
+        if est is None:
+            est = TaIDPT(config, seed).fit(loaded, texts, targets, classnames, val=val, progress=progress)
+            save_torch_atomic(est._blob(), path)
     return est

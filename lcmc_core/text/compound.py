@@ -48,7 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..cache import entry_lock
+from ..cache import held_exclusively
 from ..checks import check_int, check_real
 from ..errors import ConfigError, CorpusError, MissingFileError
 from .generators.base import Request, SentenceGenerator
@@ -382,15 +382,9 @@ def generate_compound_prompts(path, label_set, generator: SentenceGenerator, req
                           f"with max_tokens=400 or more (about 30 tokens per sentence asked for)")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    from filelock import Timeout
-
-    lock = entry_lock(path)
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        raise CorpusError(f"{path} is being written by another generate_compound_prompts job (lock {path}.lock is "
-                          f"held); wait for it or write to another path") from None
-    try:
+    busy = (f"{path} is being written by another generate_compound_prompts job (lock {path}.lock is held); wait for "
+            f"it or write to another path")
+    with held_exclusively(path, busy):
         done: set[int] = set()
         if path.exists():
             for lineno, rec in _read_records(path, repair=True):
@@ -421,8 +415,6 @@ def generate_compound_prompts(path, label_set, generator: SentenceGenerator, req
                 if prompts:
                     done.add(req.index)
             os.fsync(f.fileno())
-    finally:
-        lock.release()
     return CompoundGeneration(path, len(requests), before, len(done) - before,
                               sorted(set(by_index) - done), len(read_compound_prompts(path)))
 

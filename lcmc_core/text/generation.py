@@ -84,9 +84,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from filelock import Timeout
-
-from ..cache import atomic_write, entry_lock, write_error
+from ..cache import atomic_write, held_exclusively, write_error
 from ..checks import check_int, check_real
 from ..errors import ConfigError, CorpusError, EmptyCorpusError, WriteError
 from .corpus import LabelSetLike, Prior, make_record, make_requests, paper_prompt, parse_json_line
@@ -308,25 +306,6 @@ def _rewrite_sorted(path: Path, lines: list[tuple[int, dict, bytes]]) -> list[di
     return [rec for _, rec, _ in kept]
 
 
-@contextlib.contextmanager
-def _locked(lock_path: Path, corpus: Path):
-    """Hold the corpus's lock for the whole job; a second job on the same corpus fails at once, naming it.
-
-    ``filelock`` never deletes the lock file while it is held, so there is no window in which a
-    third job could lock a fresh file while a second still holds the old one.
-    """
-    lock = entry_lock(corpus)
-    try:
-        lock.acquire(timeout=0)  # a folder that cannot be written fails here, before anything is asked
-    except Timeout:
-        raise CorpusError(f"{corpus} is being written by another generate_corpus job (lock {lock_path} is held); "
-                          f"wait for it to finish or write to another path") from None
-    try:
-        yield
-    finally:
-        lock.release()
-
-
 # --------------------------------------------------------------------------------------------
 # The job
 # --------------------------------------------------------------------------------------------
@@ -544,7 +523,8 @@ def generate_corpus(path: str | os.PathLike, label_set: LabelSetLike, n: int, se
     _make_folder(files["corpus"].parent)
     job = _Job(files, ls, n, seed, tuple(k_range), gen, pol, max_words, max_chars,
                None if time_budget_s is None else t0 + float(time_budget_s), t0, requests)
-    with _locked(files["lock"], files["corpus"]):
+    with held_exclusively(files["corpus"], f"{files['corpus']} is being written by another generate_corpus job (lock "
+                                           f"{files['lock']} is held); wait for it to finish or write to another path"):
         job.load_existing()
         return job.run(progress, time_budget_s)
 

@@ -91,7 +91,7 @@ def _ensemble(clip, templates):
 
 
 def test_zero_shot_rows_follow_each_protocol(smoke_comparison, smoke_clip):
-    from open_clip.zero_shot_metadata import OPENAI_IMAGENET_TEMPLATES
+    from open_clip import OPENAI_IMAGENET_TEMPLATES
 
     r = smoke_comparison
     g, loc, gc = r.image_features.global_, r.image_features.local[:].float(), r.image_features.global_clip

@@ -6,8 +6,13 @@ import pandas as pd
 import pytest
 
 from lcmc_core.experiments import seeds
-from lcmc_core.method.metrics import (family_wise_comparisons, mean_average_precision, percentile_interval,
-                                     per_seed_bootstrap_maps, two_level_means)
+from lcmc_core.method.metrics import (
+    family_wise_comparisons,
+    mean_average_precision,
+    per_seed_bootstrap_maps,
+    percentile_interval,
+    two_level_means,
+)
 
 ROWS = ["text classifier, global+local", "zero-shot", "CoMC (full)"]
 

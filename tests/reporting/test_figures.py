@@ -113,10 +113,11 @@ def test_the_difference_plot_shows_family_wise_and_unadjusted_intervals():
 
 
 def test_the_notebooks_figures_label_every_data_axes():
-    from lcmc_core.experiments import walkthrough
-    from lcmc_core.method.comc import CoMC
     import torch
     import torch.nn.functional as F
+
+    from lcmc_core.experiments import walkthrough
+    from lcmc_core.method.comc import CoMC
 
     memory = F.normalize(torch.randn(4, 8, generator=torch.Generator().manual_seed(0)), dim=-1)
     est = CoMC.from_classifier(torch.randn(3, 8), memory)
