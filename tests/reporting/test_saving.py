@@ -175,7 +175,8 @@ def test_under_the_runner_every_save_is_recorded_with_its_checks(tmp_path, monke
     records = outputs.read_output_records(tmp_path, "05")
     assert [(r["kind"], r["name"]) for r in records] == [("figure", "curve"), ("table", "t"), ("json", "j")]
     figure = records[0]
-    assert figure["caption"] == "A test curve of one line, again" and figure["files"] == ["figures/curve.png", "figures/curve.pdf"]
+    assert figure["caption"] == "A test curve of one line, again"
+    assert figure["files"] == ["figures/curve.png", "figures/curve.pdf"]
     assert figure["has_title"] and figure["has_labels"] and figure["has_caption"]
     assert figure["axes"][0]["xlabel"] == "x" and figure["axes"][0]["ylabel"] == "y"
     assert records[1]["files"] == ["tables/t.csv", "tables/t.md", "tables/t.tex"] and records[1]["caption"] == "numbers"
