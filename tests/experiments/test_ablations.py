@@ -82,7 +82,8 @@ class FakeExperiment:
 
     def comparison(self, progress=True, **overrides):
         gain = 1.0 if self.variant == "small-gap" else -1.0
-        table = pd.DataFrame({"mAP": [40.0, 60.0 + gain]}, index=[str(Row.ZERO_SHOT_PUBLISHED), str(Row.COMC)])
+        rows = [Row.ZERO_SHOT_PUBLISHED, Row.ZERO_SHOT_OWN_FEATURES, Row.CLASSIFIER, Row.COMC]
+        table = pd.DataFrame({"mAP": [40.0, 45.0, 60.0, 60.0 + gain]}, index=[str(r) for r in rows])
         return types.SimpleNamespace(table=table, gain=gain)
 
 
@@ -108,6 +109,7 @@ def test_mapping_gain_by_variant(monkeypatch):
     assert table.loc["clip-like-gap", "mapping gain (mAP points)"] == -1.0
     assert table.loc["small-gap", "gap"] < table.loc["clip-like-gap", "gap"]
     assert (table["zero-shot mAP (%) [published protocol]"] == 40.0).all()
+    assert (table["zero-shot mAP (%) [CoMC's features]"] == 45.0).all()      # like for like, with the local branch
 
 
 def test_corpus_size_grid(smoke_comparison):

@@ -142,7 +142,7 @@ def test_no_secret_and_no_environment_variable_in_any_produced_file(runs):
 @pytest.mark.parametrize("overrides, expected", [
     ({"nn": 3}, "unknown parameter 'nn'"),
     ({"corpus_size": "three"}, "expected an integer"),
-    ({"corpus_size": 0}, "corpus_size: expected an integer in [1, 10000000]"),
+    ({"corpus_size": 0}, r"corpus_size: expected an integer in \[1, 10000000\]"),
     ({"openai_api_key": "x"}, "looks like a secret"),
 ])
 def test_invalid_parameters_are_refused_before_any_notebook_runs(tmp_path, overrides, expected):
@@ -300,7 +300,7 @@ def path_run(tmp_path_factory):
              ("params", 'profile = ""\nout_dir = ""\nparams = {}'),
              ("code", PATHS_NOTEBOOK),
              ("code", 'fig, ax = plt.subplots()\nax.plot([0, 1], [1, 0])\nax.set(title="t", xlabel="x", ylabel="y")\n'
-                      'report.save_figure(fig, "curve", out_dir, caption="A falling line")\n'
+                      'report.save_figure(fig, "curve", out_dir, caption="A falling line drawn for the test")\n'
                       'report.save_table(pd.DataFrame({"tau": [0.003, 0.01], "mAP": [80.04, 81.26]}), "sweep", out_dir,'
                       ' caption="A sweep")'),
              ("code", 'report.save_figure(plt.figure(), "bare", out_dir)')]
@@ -332,7 +332,7 @@ def test_printed_paths_and_tracebacks_are_scrubbed(path_run):
     assert "cache $LCMC_CACHE_DIR" in text
     assert "package lcmc_core/__init__.py" in text and "lcmc_core/reporting/saving.py" in text, "the traceback"
     assert "stdlib $PYTHON_" in text
-    assert "the figure has no title, caption or axis label" in text
+    assert "caption=... is required" in text
     assert str(path_run["tmp"]) in str(path_run["error"]), "the error message on the console keeps real paths"
 
 
