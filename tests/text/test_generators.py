@@ -1,6 +1,7 @@
 """LLM generators: the OpenAI-compatible client against a local fake server (retries, limits, secrets), transformers."""
 import json
 import logging
+import os
 import pickle
 import sys
 import time
@@ -31,6 +32,14 @@ def _no_proxy_for_localhost(monkeypatch):
 def api_key(monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     return KEY
+
+
+@pytest.mark.skipif(not os.environ.get("LCMC_EXPECT_OPENAI"), reason="only under make test-openai-oldest")
+def test_the_oldest_allowed_openai_is_the_one_under_test():
+    """make test-openai-oldest really imports the oldest openai pyproject allows, not the locked one."""
+    import openai
+
+    assert f"openai=={openai.__version__}" == os.environ["LCMC_EXPECT_OPENAI"]
 
 
 def _gen(server, **kw):
