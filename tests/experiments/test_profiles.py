@@ -10,7 +10,7 @@ from lcmc_core.experiments.params import Params
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK_NAMES = ["00_toy_world", "01_corpus_generation", "02_classifier_training", "03_modality_gap",
-                  "04_mapping_ablations", "05_main_results", "06_gap_study"]
+                  "04_mapping_ablations", "05_main_results", "06_gap_study", "07_comc_from_scratch"]
 
 
 def make_notebook(path: Path, parameters_source: str = 'profile = ""\nout_dir = ""\nparams = {}',
@@ -58,12 +58,12 @@ def test_every_packaged_profile_parses_and_validates(tmp_path, name):
                 node = node[part]
             assert node == (list(value) if isinstance(value, tuple) else value)
     if name in ("toy", "smoke"):
-        assert len(values) == 6 and prof.params["dataset"] == "emoji-voc"     # every notebook but 06
+        assert len(values) == 7 and prof.params["dataset"] == "emoji-voc"     # every notebook but 06
         assert prof.params["clip_pretrained"] == "toy" and prof.params["toy_size"] == name
     elif name == "study":
         assert [p.stem[:2] for p in values] == ["06"] and prof.params["toy_size"] == "study"
     else:
-        assert [p.stem[:2] for p in values] == ["01", "02", "03", "04", "05"], "real data skip the toy world"
+        assert [p.stem[:2] for p in values] == ["01", "02", "03", "04", "05", "07"], "real data skip the toy world"
         assert prof.params["dataset"] == name and prof.params["clip_model"] == "RN50-quickgelu"  # OpenAI = QuickGELU
         assert prof.params["clip_pretrained"] == "openai"
         with pytest.raises(ConfigError, match="--root"):
