@@ -410,15 +410,15 @@ def cooccurrence_summary(corpus_ratio: pd.DataFrame, test_ratio: pd.DataFrame, n
 
 # ------------------------------------------------------------------------------------------ the data (notebooks 00, 01)
 
-__all__ += ["test_label_frequency", "prompt_augmentation_table", "prompt_augmentation_summary", "corpus_origin",
+__all__ += ["split_label_frequency", "prompt_augmentation_table", "prompt_augmentation_summary", "corpus_origin",
             "generation_report"]
 
 
-def test_label_frequency(labels, classnames: Sequence[str]) -> pd.DataFrame:
+def split_label_frequency(labels, classnames: Sequence[str]) -> pd.DataFrame:
     """Per class (index ``class``): ``images`` carrying it (label 1) and their ``share (%)`` of the N x C ``labels``."""
     labels = np.asarray(labels)
     if labels.ndim != 2 or labels.shape[1] != len(classnames) or len(labels) == 0:
-        raise ValueError(f"test_label_frequency: expected a non-empty N x {len(classnames)} label matrix, got shape "
+        raise ValueError(f"split_label_frequency: expected a non-empty N x {len(classnames)} label matrix, got shape "
                          f"{labels.shape}")
     freq = pd.DataFrame({"images": (labels == 1).sum(0)}, index=pd.Index(list(classnames), name="class"))
     freq["share (%)"] = 100 * freq["images"] / len(labels)

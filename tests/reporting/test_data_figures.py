@@ -294,11 +294,11 @@ def test_every_figure_saves_with_a_caption(tmp_path):
 
 # ------------------------------------------------------------------------------------------ the tables of notebooks 00, 01
 
-def test_test_label_frequency_counts_and_shares():
-    freq = tables.test_label_frequency(np.array([[1, 0], [1, 1], [0, -1], [1, 0]]), ["cat", "dog"])
+def test_split_label_frequency_counts_and_shares():
+    freq = tables.split_label_frequency(np.array([[1, 0], [1, 1], [0, -1], [1, 0]]), ["cat", "dog"])
     assert list(freq["images"]) == [3, 1] and list(freq["share (%)"]) == [75.0, 25.0] and freq.index.name == "class"
     with pytest.raises(ValueError, match="N x 3"):
-        tables.test_label_frequency(np.zeros((2, 2)), ["a", "b", "c"])
+        tables.split_label_frequency(np.zeros((2, 2)), ["a", "b", "c"])
 
 
 def test_prompt_augmentation_table_counts_the_official_composition():
