@@ -1,9 +1,9 @@
 """Figures shared by the notebooks: one colour per method family, forest plots of results and paired differences.
 
-Also the figures that explain the method and the data: :func:`pipeline_diagram` (CoMC end to end),
-:func:`sprite_legend` (the toy world's class -> sprite key), :func:`cooccurrence_heatmaps` (observed /
-expected co-occurrence on a diverging, centred scale) and :func:`prediction_gallery` (test images with
-each method's top-k classes).
+Also the figures of the method's steps (training curves, one image's mapping, the gap before and after),
+the ablations, the seed study, and galleries of test images with each method's top-k classes. The
+figures of the data (the method's pipeline, the toy world, the toy CLIPs, the corpus) are in
+:mod:`.data_figures`.
 
 Every figure that shows methods colours them by :func:`method_color` (one colour per family of
 :data:`~lcmc_core.experiments.rows.ROW_INFO`: zero-shot, training-free peers, the text classifier,
@@ -18,7 +18,6 @@ __all__ = ["FAMILY_COLORS", "MAPPING_COLORS", "method_family", "method_color", "
            "core_range", "OFF_SCALE_IQR", "points_with_errors", "training_curves", "noise_example", "mapping_one_image",
            "pca_before_after", "cosine_histograms", "mapping_heatmap", "ablation_panels", "main_results",
            "per_class_ap", "learner_curves", "published_comparison", "gap_study", "top_k_gallery",
-           "PIPELINE_STEPS", "pipeline_texts", "pipeline_diagram", "sprite_legend", "cooccurrence_heatmaps",
            "prediction_gallery"]
 
 FAMILY_COLORS = {"zero-shot": "#7f7f7f", "peer": "#9467bd", "trained": "#1f77b4", "CoMC": "#d62728",
@@ -152,121 +151,6 @@ def points_with_errors(ax, table: pd.DataFrame, label: str, value: str = "mAP", 
                 color=color or FAMILY_COLORS["CoMC"], label=name)
     ax.set_yticks(np.arange(len(table)), [str(v) for v in table[label]], fontsize=8)
     ax.set_ylim(len(table) - 0.5, -0.5)
-
-
-PIPELINE_STEPS = (
-    ("corpus", "training corpus\nLLM or template sentences\n+ the labels each names", 0, 0),
-    ("text_encoder", "CLIP text encoder\n(frozen)", 0, 1),
-    ("text_emb", "text embeddings\n+ Gaussian noise\n(std {noise_std:g} in training)", 0, 2),
-    ("classifier", "linear classifier W\ntrained on text only\n(multi-label loss)", 0, 3),
-    ("image", "test image", 1, 0),
-    ("image_encoder", "CLIP image encoder\n(frozen ResNet)", 1, 1),
-    ("features", "global embedding f\n+ local embeddings f_ij\n(attention pool, no pos. emb.)", 1, 2),
-    ("mapping", "cross-modal mapping\nf' = a f + (1 - a) m\nm = softmax(f T' / tau) T\n(a = {alpha:g}, tau = {tau:g})", 1, 3),
-    ("scores", "scores W f'\nglobal + local (max over\npositions), merged 0.5 / 0.5", 1, 4),
-    ("memory", "text memory T\none prompt embedding\nper class", 0, 4),
-)
-_PIPELINE_ARROWS = (("corpus", "text_encoder"), ("text_encoder", "text_emb"), ("text_emb", "classifier"),
-                    ("image", "image_encoder"), ("image_encoder", "features"), ("features", "mapping"),
-                    ("mapping", "scores"), ("classifier", "scores"), ("memory", "mapping"),
-                    ("text_encoder", "memory"))
-
-
-def pipeline_texts() -> dict[str, str]:
-    """The text of each :data:`PIPELINE_STEPS` box, with the defaults of the method filled in (never hand-copied)."""
-    from lcmc_core.method.classifier import TrainConfig
-    from lcmc_core.method.comc import CoMC
-
-    defaults = CoMC()
-    values = dict(noise_std=TrainConfig().noise_std, alpha=defaults.alpha, tau=defaults.temperature)
-    return {key: text.format(**values) for key, text, _row, _col in PIPELINE_STEPS}
-
-
-def pipeline_diagram(title: str = "CoMC: train on text only, map images towards text, score with the text classifier"):
-    """A figure of the method end to end (:data:`PIPELINE_STEPS`): training on text (top), inference on images (bottom)."""
-    import matplotlib.pyplot as plt
-
-    texts = pipeline_texts()
-
-    fig, ax = plt.subplots(figsize=(15, 5.2))
-    ax.set_xlim(-0.6, 4.6)
-    ax.set_ylim(-0.75, 1.75)
-    ax.set_axis_off()
-    boxes, rows = {}, {}
-    colours = {0: "#dbe9f6", 1: "#fde0dd"}
-    for key, _text, row, col in PIPELINE_STEPS:
-        text = texts[key]
-        face = "#fff2cc" if key in ("mapping", "memory") else colours[row]
-        t = ax.text(col, 1 - row, text, ha="center", va="center", fontsize=9.5, zorder=3,
-                    bbox=dict(boxstyle="round,pad=0.5", facecolor=face, edgecolor="#555555"))
-        boxes[key], rows[key] = t, row
-    fig.canvas.draw()  # lay the boxes out, so that arrows can run from edge to edge
-    for a, b in _PIPELINE_ARROWS:
-        if (a, b) == ("text_encoder", "memory"):  # the memory is encoded by the same text encoder
-            start, end, rad = (0.5, 0.0), (0.3, 0.0), 0.25
-        elif rows[a] == rows[b]:    # along a row: right edge -> left edge
-            start, end, rad = (1.0, 0.5), (0.0, 0.5), 0.0
-        else:                       # down from training to inference: bottom -> top
-            start, end, rad = (0.5, 0.0), (0.5, 1.0), 0.0
-        ax.annotate("", xy=end, xycoords=boxes[b].get_bbox_patch(), xytext=start,
-                    textcoords=boxes[a].get_bbox_patch(), zorder=4,
-                    arrowprops=dict(arrowstyle="-|>", color="#333333", lw=1.4, shrinkA=2, shrinkB=2,
-                                    connectionstyle=f"arc3,rad={rad}"))
-    ax.text(-0.55, 1.55, "training (text only)", fontsize=10, fontweight="bold", color="#1f4e79")
-    ax.text(-0.55, -0.62, "inference (images)", fontsize=10, fontweight="bold", color="#7f2704")
-    ax.set_title(title, fontsize=11)
-    return fig
-
-
-def sprite_legend(sprites, classnames, ncols: int = 10, title: str = "EmojiVOC: the sprite of each class"):
-    """A key from class name to the sprite that draws it (one panel per class, the name under it)."""
-    import matplotlib.pyplot as plt
-
-    if len(sprites) != len(classnames):
-        raise ValueError(f"sprite_legend: {len(sprites)} sprites for {len(classnames)} class names; expected one each")
-    nrows = -(-len(sprites) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(1.35 * ncols, 1.6 * nrows), squeeze=False)
-    for ax in axes.flat:
-        ax.set_axis_off()
-    for ax, sprite, name in zip(axes.flat, sprites, classnames):
-        ax.imshow(sprite, interpolation="lanczos")
-        ax.set_title(name, fontsize=9, y=-0.28)
-    fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
-    return fig
-
-
-def cooccurrence_heatmaps(ratios, titles, limit: float = 3.0, suptitle: str = ""):
-    """Heatmaps of log2(observed / expected) co-occurrence side by side, on one diverging scale centred at 0.
-
-    ``ratios``: C x C frames of :func:`lcmc_core.text.corpus.cooccurrence_ratio` (same classes);
-    values are clipped to [-limit, limit] (pairs never seen together show at -limit), the
-    diagonal is blank. Returns the figure. (The scale is centred by symmetric vmin/vmax; seaborn's
-    ``center=`` would re-sample the colour map and warn.)
-    """
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    ratios, titles = list(ratios), list(titles)
-    if len(ratios) != len(titles) or not ratios:
-        raise ValueError(f"cooccurrence_heatmaps: {len(ratios)} tables for {len(titles)} titles; expected one title each")
-    n = len(ratios[0])
-    side = max(6.0, 0.32 * n + 2)
-    fig, axes = plt.subplots(1, len(ratios), figsize=(side * len(ratios) + 1.5, side), squeeze=False)
-    for i, (ax, r, t) in enumerate(zip(axes[0], ratios, titles)):
-        values = r.clip(-limit, limit).where(~np.eye(n, dtype=bool))
-        sns.heatmap(values, cmap="RdBu_r", vmin=-limit, vmax=limit, square=True, ax=ax,
-                    cbar=i == len(ratios) - 1, xticklabels=True, yticklabels=True,
-                    cbar_kws={"label": "log2(observed / expected if independent)", "shrink": 0.8})
-        ax.set_title(t, fontsize=10)
-        ax.set_xlabel("class")
-        ax.set_ylabel("class")
-        ax.tick_params(labelsize=8 if n <= 20 else 5)
-        ax.grid(False)
-    if suptitle:
-        fig.suptitle(suptitle, fontsize=11)
-    fig.tight_layout()
-    return fig
 
 
 def prediction_gallery(images, truth, predictions, title: str, ncols: int = 4):

@@ -96,8 +96,9 @@ def save_figure(fig, name: str, out_dir: PathLike | None = None, formats: Sequen
 
     Every figure says what it shows: ``caption`` (one or two sentences: what is plotted, on what data,
     what to read from it) is required and goes with the figure into the manifest and the results
-    README; a figure without one is refused (``ValueError`` naming it). Whether each axes that draws
-    data has a title and x/y labels is recorded with the figure (manifest, results README), where
+    README; a figure without one is refused (``ValueError`` naming it), as is one that draws axes but no
+    axis label at all (a figure of images or a diagram, all of whose axes are off, needs none). Whether
+    each axes has a title and x/y labels is recorded with the figure (manifest, results README), where
     ``tests/test_companion.py`` checks it.
     """
     import matplotlib
@@ -107,6 +108,9 @@ def save_figure(fig, name: str, out_dir: PathLike | None = None, formats: Sequen
         raise ValueError(f"save_figure({name!r}): caption=... is required: one or two sentences that say what the "
                          f"figure shows (what is plotted, on which data, what to read from it); got {caption!r}")
     labels = figure_labels(fig, caption)
+    # a figure of images or a diagram (every axes off) has no axis to label
+    if not labels["any_label"] and any(a["axis_drawn"] for a in labels["axes"]):
+        raise ValueError(f"save_figure({name!r}): the figure has no axis label; give its axes x/y labels")
     root = results_dir(out_dir)
     folder = root / "figures"
     paths = []

@@ -382,8 +382,10 @@ def toy_clip_summary(metrics: pd.DataFrame) -> str:
 def cooccurrence_summary(corpus_ratio: pd.DataFrame, test_ratio: pd.DataFrame, n: int = 3, limit: float = 3.0) -> str:
     """Markdown: how the corpus's label co-occurrence (log2 observed / expected) compares with the test set's.
 
-    Ratios are clipped to [-limit, limit] as in :func:`~lcmc_core.reporting.figures.cooccurrence_heatmaps`
-    (so pairs never seen together count as -limit); pairs with a class never seen are left out.
+    Ratios are clipped to [-limit, limit] as the colour scale of
+    :func:`~lcmc_core.reporting.data_figures.cooccurrence_heatmaps` is (so pairs never seen together count
+    as -limit here, while the figure gives them a colour of their own); pairs with a class never seen are
+    left out.
     """
     upper = np.triu(np.ones(corpus_ratio.shape, dtype=bool), 1)
     c = np.clip(corpus_ratio.values[upper], -limit, limit)
@@ -492,3 +494,123 @@ def sparc_prompt_report(label_set, prompts, source: str) -> tuple[pd.DataFrame, 
     table = pd.DataFrame({"compound prompts": report.per_class}).rename_axis("class")
     examples = "; ".join(f"'{p}'" for p in list(prompts)[:3])
     return table, f"source: {source}; " + report.summary().replace("\n", "; ") + f"; e.g. {examples}"
+
+
+# ------------------------------------------------------------------------------------------ the data (notebooks 00, 01)
+
+__all__ += ["split_label_frequency", "prompt_augmentation_table", "prompt_augmentation_summary", "corpus_origin",
+            "generation_report"]
+
+
+def split_label_frequency(labels, classnames: Sequence[str]) -> pd.DataFrame:
+    """Per class (index ``class``): ``images`` carrying it (label 1) and their ``share (%)`` of the N x C ``labels``."""
+    labels = np.asarray(labels)
+    if labels.ndim != 2 or labels.shape[1] != len(classnames) or len(labels) == 0:
+        raise ValueError(f"split_label_frequency: expected a non-empty N x {len(classnames)} label matrix, got shape "
+                         f"{labels.shape}")
+    freq = pd.DataFrame({"images": (labels == 1).sum(0)}, index=pd.Index(list(classnames), name="class"))
+    freq["share (%)"] = 100 * freq["images"] / len(labels)
+    return freq
+
+
+def prompt_augmentation_table(label_set, copies: int = 9, templates="openai", n_examples: int = 3,
+                              seed: int = 0) -> pd.DataFrame:
+    """The single-label prompt texts the classifier trains on besides the corpus, counted by kind (index ``texts``).
+
+    Rows: the class prompt repeated ``copies`` times per class, one text per template of ``templates``
+    (:func:`lcmc_core.text.corpus.prompt_augmentation`), and their total. Columns: ``per class``,
+    ``classes``, ``texts`` (per class x classes), ``class prompt among them (per class)`` (how often the
+    class prompt itself occurs: the official template set contains it once more) and ``examples``
+    (the first class's prompt; ``n_examples`` seeded template texts of any class).
+    """
+    from ..text.corpus import prompt_augmentation
+    from ..text.label_sets import get_label_set
+
+    ls = get_label_set(label_set)
+    records = prompt_augmentation(ls, copies=copies, templates=templates)
+    per_class = [[r["text"] for r in records if r["label_ids"] == [i]] for i in range(len(ls))]
+    if sum(map(len, per_class)) != len(records) or len({len(t) for t in per_class}) != 1:
+        raise ValueError(f"prompt_augmentation_table: expected the same single-label prompts for every class of "
+                         f"{ls.name}, got {sorted({len(t) for t in per_class})} texts per class")
+    n_classes, copies = len(ls), int(copies)
+    class_prompt = per_class[0][0] if copies else None
+    template_texts = [t for texts in per_class for t in texts[copies:]]
+    n_templates = len(per_class[0]) - copies
+    repeats_in_templates = sum(t == texts[0] for texts in per_class for t in texts[copies:]) // n_classes if copies else 0
+    rng = np.random.default_rng(seed)
+    picked = rng.choice(len(template_texts), size=min(n_examples, len(template_texts)), replace=False)
+    name = templates if isinstance(templates, str) else "given"
+    rows = [(f"class prompt, {copies} copies", copies, copies, class_prompt or ""),
+            (f"one per template ({name!r} set, {n_templates} templates)", n_templates, repeats_in_templates,
+             " / ".join(template_texts[i] for i in sorted(picked))),
+            ("all prompt texts", copies + n_templates, copies + repeats_in_templates, "")]
+    table = pd.DataFrame([{"texts": kind, "per class": k, "classes": n_classes, "texts in all": k * n_classes,
+                           "class prompt among them (per class)": same, "examples": example}
+                          for kind, k, same, example in rows]).set_index("texts")
+    return table
+
+
+def prompt_augmentation_summary(table: pd.DataFrame, corpus_sentences: int) -> str:
+    """Markdown: what :func:`prompt_augmentation_table` adds to a corpus of ``corpus_sentences``, and the classifier's total."""
+    copies, templates, total = table.iloc[0], table.iloc[1], table.iloc[-1]
+    n_classes, n_prompts = int(total["classes"]), int(total["texts in all"])
+    text = (f"**Prompt augmentation:** besides the {corpus_sentences:,} corpus sentences, the classifier trains on "
+            f"{n_prompts:,} single-label prompt texts: for each of the {n_classes} classes, "
+            + (f"{int(copies['per class'])} copies of the class prompt (\"{copies['examples']}\") and "
+               if copies["per class"] else "")
+            + f"{int(templates['per class'])} template texts ({n_classes} x {int(total['per class'])} = {n_prompts:,}).")
+    if templates["class prompt among them (per class)"]:
+        text += (f" The template set contains the class prompt itself, so it occurs "
+                 f"{int(total['class prompt among them (per class)'])} times per class in all.")
+    return text + (f" Training texts: {corpus_sentences:,} + {n_prompts:,} = {corpus_sentences + n_prompts:,} "
+                   "(the count notebook 02 trains on).")
+
+
+def corpus_origin(info, results_dir) -> str:
+    """Markdown: where a run's corpus comes from (:class:`~lcmc_core.experiments.experiment.CorpusInfo`) and its size;
+    the path relative to ``results_dir`` when it lies there, else as given (a user's file anywhere)."""
+    from pathlib import Path
+
+    path = Path(info.path)
+    results = Path(results_dir)
+    inside = path.resolve().is_relative_to(results.resolve())
+    shown = f"`{path.resolve().relative_to(results.resolve())}` in the results folder" if inside else f"`{path}`"
+    text = f"**Corpus:** {shown}, {info.origin}: {info.sentences:,} sentences."
+    if info.summary is None:
+        return text + (" It is your file: nothing was generated, so the generation summary, its outcomes and the "
+                       "rejected answers apply only to a generated corpus and are not shown.")
+    s = info.summary.to_dict() if hasattr(info.summary, "to_dict") else dict(info.summary)
+    text += f" Generation status: {s.get('status')}"
+    if s.get("status") != "complete":
+        text += (f" ({s.get('pending')} of {s.get('n')} requests pending; rerun to resume: the run's manifest marks "
+                 "notebook 01 incomplete)")
+    return text + "."
+
+
+def generation_report(summary, rejected: Sequence[Mapping] = (), n: int = 10) -> str:
+    """Markdown: how corpus generation went (accepted, rejected by reason, pending, kept with issues) and the first
+    ``n`` of the ``rejected`` answers (:func:`~lcmc_core.text.generation.read_rejected`; texts shortened to 160
+    characters); "" without a summary."""
+    if summary is None:
+        return ""
+    s = summary.to_dict() if hasattr(summary, "to_dict") else dict(summary)
+    gen = s.get("generator") or {}
+    source = gen.get("source") or gen.get("name") or "the"
+    n_req, accepted, n_rejected, pending = (int(s.get(k) or 0) for k in ("n", "accepted", "rejected", "pending"))
+    issues = {r: int(c) for r, c in (s.get("kept_with_issues") or {}).items() if c}
+    if n_rejected == 0 and pending == 0:
+        text = (f"**Generation outcomes:** all {n_req:,} requests were answered and accepted by the {source} generator: "
+                "none rejected, none pending, so no outcome chart is drawn (it would show zeros only).")
+    else:
+        reasons = ", ".join(f"{r} {int(c)}" for r, c in sorted((s.get("rejected_by_reason") or {}).items()) if c)
+        text = (f"**Generation outcomes:** {accepted:,} of {n_req:,} requests accepted by the {source} generator; "
+                f"{n_rejected:,} answers rejected" + (f" ({reasons})" if reasons else "") + f"; {pending:,} pending.")
+    if issues:
+        text += (" Kept with issues (a sentence's labels are the classes it names): "
+                 + ", ".join(f"{r} {c}" for r, c in sorted(issues.items())) + ".")
+    rejected = list(rejected)
+    if rejected:
+        text += f"\n\nThe first {min(n, len(rejected))} of {len(rejected)} rejected answers:\n\n" + "\n".join(
+            f"- request {r.get('index')}, *{r.get('reason')}* (asked for {', '.join(r.get('requested') or []) or '?'}): "
+            f"{textwrap.shorten(str(r.get('text')), 160, placeholder=' ...')!r}" for r in rejected[:n])
+    return text

@@ -34,10 +34,10 @@ EXPECTED = {
                      "figures/00_toy_clip_metrics.png", "figures/00_pretraining_curves.png",
                      "figures/00_variant_retrieval_gap.png", "tables/00_test_label_frequency.csv",
                      "tables/00_toy_clip_metrics.csv", "tables/toy_clip_metrics.json"],
-    "01_corpus_generation": ["figures/01_generation_outcomes.png", "figures/01_label_frequency.png",
+    "01_corpus_generation": ["figures/01_label_frequency.png",      # outcomes: only when a request failed
                              "figures/01_labels_per_sentence.png", "figures/01_cooccurrence.png",
                              "tables/01_generation_summary.csv", "tables/01_example_sentences.csv",
-                             "tables/01_label_statistics.csv"],
+                             "tables/01_label_statistics.csv", "tables/01_prompt_augmentation.csv"],
     "02_classifier_training": ["figures/02_noise_example.png", "figures/02_training_curves.png",
                                "tables/02_heldout_text_map.csv", "tables/02_text_vs_image_map.csv"],
     "03_modality_gap": ["figures/03_mapping_one_image.png", "figures/03_pca_before_after.png",
