@@ -154,8 +154,12 @@ def _write_voc_xml(path: Path, image_id: str, objects: dict[int, int]) -> None:
 
 # --- COCO 2014 ----------------------------------------------------------------------------------
 
-def make_coco2014(base: Path, coco_split: str = "val2014") -> Fixture:
-    """Write ``annotations/instances_<split>.json`` and 4 images: crowd, id-90 category, unannotated, grayscale."""
+def make_coco2014(base: Path, coco_split: str = "val2014", extra_images: int = 0) -> Fixture:
+    """Write ``annotations/instances_<split>.json`` and 4 images: crowd, id-90 category, unannotated, grayscale.
+
+    ``extra_images`` adds that many more (ids 1000, 1001, ...), each with two seeded random categories,
+    for tests that need a test set of some size (SPARC's per-class PCA needs more images than prompts).
+    """
     base = Path(base)
     image_ids = [42, 73, 74, 133]          # deliberately listed out of order in the json below
     json_order = [133, 42, 74, 73]
@@ -165,6 +169,12 @@ def make_coco2014(base: Path, coco_split: str = "val2014") -> Fixture:
         (73, 90, 0), (73, 88, 1),                    # toothbrush (id 90 -> column 79), crowd teddy bear
         (133, 5, 0),                                 # airplane; image 133 is grayscale
     ]                                                # image 74 has no annotation at all
+    rng = np.random.default_rng(0)
+    for k in range(extra_images):
+        image_ids.append(1000 + k)
+        json_order.append(1000 + k)
+        for j in rng.choice(len(COCO_CATEGORIES), size=2, replace=False):
+            anns.append((1000 + k, COCO_CATEGORIES[j][0], 0))
     images, paths = [], {}
     for k, iid in enumerate(json_order):
         name = f"COCO_{coco_split}_{iid:012d}.jpg"

@@ -61,7 +61,7 @@ from ..text.prompts import CLASS_PROMPT, TEMPLATE_SETS, prompt_texts
 from .rows import ROW_INFO, Row
 
 __all__ = ["ComparisonSettings", "Evaluation", "ComparisonResult", "ZeroShotWeights", "SparcPrompts",
-           "sparc_prompt_embeddings", "released_checkpoint_for", "SPARC_SOURCES", "build_training_corpus",
+           "sparc_prompt_embeddings", "check_sparc_fits", "released_checkpoint_for", "SPARC_SOURCES", "build_training_corpus",
            "class_prompt_embeddings", "zero_shot_weights", "zero_shot_protocol_weights", "evaluate_scores",
            "train_classifier", "fit_cached", "run_comparison", "compare_on_embeddings", "select_epoch_on_test",
            "METRIC_NOTE", "ZERO_SHOT_PROTOCOL", "GAP_PROTOCOL", "DENSE_LOCAL_WEIGHT", "DENSE_POOL_TEMPERATURE"]
@@ -232,6 +232,18 @@ def sparc_prompt_embeddings(loaded: LoadedCLIP, label_set: LabelSet | str, promp
                         class_compound=assign_compound_prompts(ls, prompts), texts=list(prompts), source=source)
 
 
+def check_sparc_fits(sparc: SparcPrompts, n_images: int, label_set: LabelSet | str) -> None:
+    """Refuse, before any training, a test set too small for SPARC's per-class PCA (N > k + 1, as its official code)."""
+    from ..errors import ConfigError
+    k, cls = max((len(cols), c) for c, cols in enumerate(sparc.class_compound))
+    if n_images <= k + 1:
+        raise ConfigError(f"comparison.sparc_prompts_per_class: SPARC needs more test images than a class's compound "
+                          f"prompts + 1 (its official code asserts N > k + 1): class "
+                          f"{get_label_set(label_set).classnames[cls]!r} is named by {k} compound prompts, the test set "
+                          f"has {n_images} images; lower comparison.sparc_prompts_per_class, add test images, or set "
+                          f"comparison.sparc_prompts=none")
+
+
 @dataclass
 class ZeroShotWeights:
     """The zero-shot class weights of each protocol (C x D each)."""
@@ -342,6 +354,8 @@ def run_comparison(loaded: LoadedCLIP, dataset, estimator: CoMC | None = None, *
                                                      cache=cache, progress=progress, batch_size=batch_size,
                                                      num_workers=num_workers)
     sparc = sparc_prompt_embeddings(loaded, ls, *sparc_prompts, cache=cache) if sparc_prompts else None
+    if sparc is not None:
+        check_sparc_fits(sparc, len(dataset.labels), ls)
     return compare_on_embeddings(corpus, text_emb, prompt_emb, zs, feats, dataset.labels, estimator,
                                  settings=settings, evaluation=evaluation, cache=cache, extra_rows=extra_rows, sparc=sparc)
 

@@ -35,7 +35,7 @@ def test_from_notebook_with_empty_params_is_the_toy_profile():
 
 
 def test_toy_experiment_runs_the_comparison_and_writes_its_corpus(tmp_path, smoke_clip):
-    exp = smoke(tmp_path)
+    exp = smoke(tmp_path, comparison={"prompt_copies": 1, "sparc_prompts_per_class": 3})   # 64 images: few prompts
     assert exp.is_toy and exp.clip().name == "lcmc-toy-rn" and len(exp.test_set()) == 64
     assert exp.clip() is exp.clip()  # built once
     assert exp.corpus_path().parent == tmp_path / "corpus" and not exp.corpus_complete()

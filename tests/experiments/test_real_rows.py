@@ -25,7 +25,7 @@ def coco(tmp_path_factory):
     folder = tmp_path_factory.mktemp("configs")
     (folder / "lcmc-test-rn-1024.json").write_text(json.dumps(TINY_1024))
     open_clip.add_model_config(folder)
-    return make_coco2014(tmp_path_factory.mktemp("coco"))
+    return make_coco2014(tmp_path_factory.mktemp("coco"), extra_images=60)     # SPARC's PCA needs N > k + 1
 
 
 def _experiment(coco, tmp_path, **tree):
