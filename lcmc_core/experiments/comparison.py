@@ -87,7 +87,7 @@ SPARC_SOURCES = ("auto", "toy-world", "llm", "template", "none")
 MAX_BOOT = 100_000
 
 METRIC_NOTE = ("mAP: TaI-DPT/CoMC convention (per class, precision at each positive's rank, averaged); "
-               "95% CI: bootstrap over images (1000 resamples); CF1/OF1: ML-GCN definition, a label is "
+               "CF1/OF1: ML-GCN definition, a label is "
                "predicted when it is among the image's top 3 scores and its raw score >= 0, i.e. sigmoid >= 0.5 "
                "(per-class precision/recall averaged = C, pooled = O); zero-shot cosine scores are all "
                "positive, so for them this is plain top-3.")

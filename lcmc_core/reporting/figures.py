@@ -11,6 +11,8 @@ CoMC, TaI-DPT, the test-selected reference), so a reader can follow a method acr
 """
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 import pandas as pd
 
@@ -135,7 +137,7 @@ def difference_plot(ax, paired: pd.DataFrame,
     ax.set_yticks(y, [n if n.startswith("mapping gain") else "minus " + n.split(" - ", 1)[-1] for n in paired.index],
                   fontsize=8)
     if reference:
-        ax.set_ylabel(f"{reference} ...")
+        ax.set_ylabel(f"row compared with {reference}")
     ax.invert_yaxis()
     ax.set_xlabel(xlabel)
 
@@ -151,6 +153,17 @@ def points_with_errors(ax, table: pd.DataFrame, label: str, value: str = "mAP", 
                 color=color or FAMILY_COLORS["CoMC"], label=name)
     ax.set_yticks(np.arange(len(table)), [str(v) for v in table[label]], fontsize=8)
     ax.set_ylim(len(table) - 0.5, -0.5)
+
+
+#: Characters of one prediction line under a gallery image (its column is 4.4 inches at 7.5 pt).
+GALLERY_LINE_CHARS = 72
+
+
+def _short_names(methods: list[str]) -> dict[str, str]:
+    """Each method's name without its bracketed protocol ("SPARC [compound ...]" -> "SPARC") where that stays unique."""
+    short = {m: m.split(" [")[0] for m in methods}
+    counts = {s: list(short.values()).count(s) for s in short.values()}
+    return {m: s if counts[s] == 1 else m for m, s in short.items()}
 
 
 def prediction_gallery(images, truth, predictions, title: str, ncols: int = 4):
@@ -179,13 +192,15 @@ def prediction_gallery(images, truth, predictions, title: str, ncols: int = 4):
                         bottom=(text_in + 0.05) / height)
     for ax in axes.flat:
         ax.set_axis_off()
+    names = _short_names(list(predictions))
     for i, (ax, image) in enumerate(zip(axes.flat, images)):
         ax.imshow(image, interpolation="nearest")
         ax.set_title("true: " + ", ".join(truth[i]), fontsize=8.5, loc="left")
         lines = []
         for method, preds in predictions.items():
             marked = [f"{c} {'+' if c in truth[i] else '-'}" for c in preds[i]]
-            lines.append(f"{method}: " + ", ".join(marked))
+            lines.append(textwrap.shorten(f"{names[method]}: " + ", ".join(marked), GALLERY_LINE_CHARS,
+                                          placeholder=" ..."))
         ax.text(0, -0.02, "\n".join(lines), transform=ax.transAxes, va="top", ha="left", fontsize=7.5)
     fig.suptitle(title, fontsize=11)
     return fig

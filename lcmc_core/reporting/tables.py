@@ -253,7 +253,7 @@ def main_results_summary(sc, note: str = "") -> str:
                      + (_paired_sentence(sc, best, "it") or ""))
     s = _paired_sentence(sc, Row.ZERO_SHOT_OWN_FEATURES, "zero-shot on exactly its features")
     if s:
-        lines.append(f"- Like for like, {s[0].lower() + s[1:]}")
+        lines.append(f"- Like for like, {s}")
     if MAPPING_GAIN in sc.paired.index and "family-wise low" in sc.paired:
         r = sc.paired.loc[MAPPING_GAIN]
         from ..method.metrics import interval_verdict

@@ -36,6 +36,21 @@ def test_prediction_gallery_marks_right_and_wrong():
         figures.prediction_gallery(images, [["cat"], ["dog"]], {"A": [["cat"]]}, title="t")
 
 
+def test_the_gallery_lines_of_one_image_end_before_the_next_column():
+    from lcmc_core.experiments.rows import Row
+    images = [np.zeros((16, 16, 3), dtype=np.uint8)] * 2
+    preds = {str(r): [["diningtable", "pottedplant", "tvmonitor"]] * 2
+             for r in (Row.ZERO_SHOT_PUBLISHED, Row.ZERO_SHOT_SELECT, Row.SPARC, Row.COMC)}
+    fig = figures.prediction_gallery(images, [["cat"]] * 2, preds, title="t", ncols=2)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    assert fig.axes[0].texts[0].get_window_extent(renderer).x1 < fig.axes[1].get_window_extent(renderer).x0
+    lines = fig.axes[0].texts[0].get_text().split("\n")
+    assert lines[2].startswith("SPARC: diningtable -")            # the protocol in brackets is dropped ...
+    assert lines[0].startswith("zero-shot CLIP [published")       # ... unless two rows would then read alike
+    plt.close(fig)
+
+
 # --- the main results figure: nothing squeezed, legends outside the data ------------------------------
 def _table():
     names = [f"method {i}" for i in range(8)] + ["I0T-like"]
@@ -71,7 +86,7 @@ def test_the_difference_plot_shows_family_wise_and_unadjusted_intervals():
     assert any("+40.0 (off scale)" in t.get_text() for t in ax.texts)
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert labels[:2] == ["mapping gain: CoMC (full) - classifier", "minus DeCap"] and labels[-1] == "minus I0T"
-    assert ax.get_ylabel() == "CoMC (full) ..."
+    assert ax.get_ylabel() == "row compared with CoMC (full)"
     plt.close(fig)
 
 
