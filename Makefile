@@ -75,8 +75,10 @@ test-latest:
 # that release goes into its own folder, ahead of the locked one on the path
 OPENAI_OLDEST_DIR := $(LCMC_CACHE_DIR)/openai-oldest
 test-openai-oldest: $(STAMP)
-	rm -rf $(OPENAI_OLDEST_DIR)
-	$(PY) -m pip install --quiet --no-deps --target $(OPENAI_OLDEST_DIR) \
+	rm -rf $(OPENAI_OLDEST_DIR) && mkdir -p $(OPENAI_OLDEST_DIR)
+	@# the oldest openai with the dependencies it asks for, every package the lock holds kept at its locked version
+	grep -v '^openai==' $(LOCK) > $(OPENAI_OLDEST_DIR).constraints.txt
+	$(PY) -m pip install --quiet --target $(OPENAI_OLDEST_DIR) -c $(OPENAI_OLDEST_DIR).constraints.txt \
 		"$$($(PY) -m lcmc_core environment --oldest openai)"
 	PYTHONPATH=$(OPENAI_OLDEST_DIR) LCMC_EXPECT_OPENAI="$$($(PY) -m lcmc_core environment --oldest openai)" \
 		$(PY) -m pytest -q -p no:cacheprovider tests/text/test_generators.py tests/text/test_llm_faults.py

@@ -93,7 +93,7 @@ def test_which_url_parameters_count_as_credentials(name, secret):
 
 
 def test_the_generator_and_the_runner_refuse_such_urls(monkeypatch):
-    from lcmc_core.runner import params as P
+    from lcmc_core.experiments import params as P
     from lcmc_core.text.generators import LLMError
     from lcmc_core.text.generators.openai import OpenAIGenerator
 
