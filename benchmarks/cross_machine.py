@@ -19,13 +19,11 @@ How the measurement was made (the README's "Checking a rerun" gives the figures)
 Prints, per table, the largest difference of each column that moved, then the tolerance file's path.
 """
 import argparse
-import csv
 import datetime
-import io
 import json
 from pathlib import Path
 
-from lcmc_core.harness.conclusions import MARGIN, TOLERANCES_FILE, finite_number
+from lcmc_core.harness.conclusions import MARGIN, TOLERANCES_FILE, finite_number, keyed_table
 from lcmc_core.harness.verify import IGNORED
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,21 +37,21 @@ def largest_differences(reference: Path, rerun: Path) -> dict[str, dict[str, flo
         if not other.is_file():
             print(f"  {ref_file.name}: not in the rerun (skipped)")
             continue
-        a = list(csv.reader(io.StringIO(ref_file.read_text(encoding="utf-8"))))
-        b = list(csv.reader(io.StringIO(other.read_text(encoding="utf-8"))))
-        if not a or not b or a[0] != b[0]:
+        header_a, rows_a = keyed_table(ref_file.read_text(encoding="utf-8"))
+        header_b, rows_b = keyed_table(other.read_text(encoding="utf-8"))
+        if not header_a or header_a != header_b:
             print(f"  {ref_file.name}: the columns differ (skipped)")
             continue
-        rows_b = {row[0]: row for row in b[1:] if row}
         largest: dict[str, float] = {}
-        for row in a[1:]:
-            match = rows_b.get(row[0]) if row else None
+        # every row, repeated names included, matched as verify --conclusions matches them
+        for name, row in rows_a.items():
+            match = rows_b.get(name)
             if match is None:
                 continue
-            for column, x, y in zip(a[0], row, match):
+            for column in header_a:
                 if IGNORED.match(column.strip()):
                     continue
-                fx, fy = finite_number(x), finite_number(y)
+                fx, fy = finite_number(row.get(column, "")), finite_number(match.get(column, ""))
                 if fx is not None and fy is not None:
                     largest[column] = max(largest.get(column, 0.0), abs(fx - fy))
         out[ref_file.name] = largest

@@ -32,7 +32,7 @@ from ..errors import ConfigError
 from ..method.metrics import verdicts_agree
 
 __all__ = ["MARGIN", "TOLERANCES_FILE", "Change", "ConclusionsReport", "load_tolerances", "check_conclusions",
-           "format_conclusions", "RANKED_TABLES", "finite_number"]
+           "format_conclusions", "RANKED_TABLES", "finite_number", "keyed_table"]
 
 #: The measured cross-machine differences are multiplied by this before they become tolerances.
 MARGIN = 3.0
@@ -105,6 +105,12 @@ def finite_number(text: str) -> float | None:
     except (TypeError, ValueError):
         return None
     return value if math.isfinite(value) else None
+
+
+def keyed_table(text: str) -> tuple[list[str], dict[str, dict[str, str]]]:
+    """A CSV table's header and its rows keyed as the check compares them (see :func:`_keyed`)."""
+    header, rows = _rows(text)
+    return header, _keyed(header, rows)
 
 
 def _keyed(header: list[str], rows: list[list[str]]) -> dict[str, dict[str, str]]:
