@@ -64,6 +64,9 @@ class ConclusionsReport:
     rankings: int = 0
     numbers: int = 0
     changes: list[Change] = field(default_factory=list)
+    #: ``"file / column"`` compared at the default tolerance: no cross-machine measurement covers them
+    unmeasured: set[str] = field(default_factory=set)
+    default_tolerance: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -91,6 +94,11 @@ def load_tolerances(path=None) -> dict:
 def _tolerance(tolerances: dict, file: str, column: str) -> float:
     table = tolerances["tables"].get(file, {})
     return float(table.get(column, table.get("*", tolerances["default"])))
+
+
+def _measured(tolerances: dict, file: str, column: str) -> bool:
+    table = tolerances["tables"].get(file, {})
+    return column in table or "*" in table
 
 
 def _rows(text: str) -> tuple[list[str], list[list[str]]]:
@@ -139,6 +147,8 @@ def _compare_numbers(file: str, committed: dict, rerun: dict, tolerances: dict, 
                 continue
             report.numbers += 1
             tol = _tolerance(tolerances, file, column)
+            if not _measured(tolerances, file, column):
+                report.unmeasured.add(f"{file} / {column}")
             if abs(a - b) > tol:
                 report.changes.append(Change("number", f"{file} / {name} / {column}",
                                              f"{b:.4g} (rerun) vs {a:.4g} (committed), difference {b - a:+.3g} beyond "
@@ -199,7 +209,7 @@ def check_conclusions(committed: dict[str, str], rerun: dict[str, str], toleranc
 
     ``committed`` / ``rerun``: ``{file name: CSV text}``; ``ignored(column)`` says which columns are timings.
     """
-    report = ConclusionsReport()
+    report = ConclusionsReport(default_tolerance=float(tolerances["default"]))
     for file in sorted(committed):
         if not file.endswith(".csv"):
             continue
@@ -228,6 +238,11 @@ def format_conclusions(report: ConclusionsReport, rerun: str, reference: str, ma
                                     else [])
     verdicts = sum(c.kind == "verdict" for c in report.changes)
     rankings = sum(c.kind == "ranking" for c in report.changes)
+    if report.unmeasured:
+        tables = sorted({u.split(" / ")[0] for u in report.unmeasured})
+        lines.append(f"note: {len(report.unmeasured)} columns of {len(tables)} tables ({', '.join(tables[:4])}"
+                     f"{', ...' if len(tables) > 4 else ''}) have no measured cross-machine tolerance and were "
+                     f"compared at the default {report.default_tolerance:g} (the largest measured): a loose check")
     head = "conclusions hold" if report.ok else "conclusions CHANGED"
     lines.append(f"verify --conclusions: {head}: {report.verdicts - verdicts} of {report.verdicts} verdicts, "
                  f"{report.rankings - rankings} of {report.rankings} resolved rankings and "

@@ -230,3 +230,14 @@ def test_the_packaged_tolerances_come_from_a_measurement():
         for column, value in columns.items():
             if column in measured:
                 assert value >= MARGIN * measured[column] - 1e-12, (file, column)
+
+
+def test_columns_without_a_measured_tolerance_are_named_as_a_loose_check():
+    from lcmc_core.harness.conclusions import check_conclusions, format_conclusions
+    table = "method,mAP,CF1@3\nCoMC,80.0,60.0\n"
+    tolerances = {"default": 5.0, "tables": {"t.csv": {"mAP": 0.5}}}
+    report = check_conclusions({"t.csv": table, "u.csv": table}, {"t.csv": table, "u.csv": table}, tolerances,
+                               lambda c: False)
+    assert report.ok and report.unmeasured == {"t.csv / CF1@3", "u.csv / mAP", "u.csv / CF1@3"}
+    assert "3 columns of 2 tables (t.csv, u.csv) have no measured cross-machine tolerance" in \
+        format_conclusions(report, "rerun", "ref")
