@@ -63,6 +63,11 @@ def core_range(values) -> tuple[float, float]:
     return float(inside.min()), float(inside.max())
 
 
+def _legend_outside(ax) -> None:
+    """The legend to the right of the axes, where it covers no data."""
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+
+
 def _off_scale(ax, value: float, y: float, lo: float, hi: float, color: str, label: str) -> bool:
     """Draw a row whose value lies outside ``[lo, hi]`` as an arrow at the axis edge with its value; True if it did."""
     if lo <= value <= hi:
@@ -244,7 +249,7 @@ def noise_example(example: dict, dims: int = 48, title: str = ""):
     ax.axhline(0, color="grey", lw=0.8)
     ax.set_xlabel("embedding coordinate")
     ax.set_ylabel("value")
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+    _legend_outside(ax)
     ax.set_title(title or "one training text's embedding, before and after noise injection", fontsize=10)
     fig.tight_layout()
     return fig
@@ -294,7 +299,7 @@ def mapping_one_image(walk, memory_names, classnames, image=None, title: str = "
     axes[2].set_xlabel("class score (classifier logit)")
     axes[2].set_ylabel("class")
     axes[2].set_title("3. scores before -> after the mapping", fontsize=10)
-    axes[2].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+    _legend_outside(axes[2])
     if title:
         fig.suptitle(title, fontsize=11)
     fig.tight_layout()
@@ -472,7 +477,7 @@ def per_class_ap(per_class: pd.DataFrame, title: str = ""):
     ax.tick_params(axis="x", rotation=90 if many else 60, labelsize=7 if many else 10)
     ax.set_xlabel("class")
     ax.set_ylabel("test AP (%)")
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+    _legend_outside(ax)
     ax.set_title(title or "per-class average precision", fontsize=10)
     fig.tight_layout()
     return fig
