@@ -471,6 +471,30 @@ def gap_study_summary(summary: pd.DataFrame, per_seed: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+#: The measured columns of notebook 06's overview, each shown as mean [95% interval over seeds and images].
+STUDY_MEASURES = (("zero-shot, published protocol", "zero-shot mAP (%) [published protocol]"),
+                  ("zero-shot on CoMC's features", "zero-shot mAP (%) [CoMC's features]"),
+                  ("classifier, no mapping", "mAP no mapping (%)"), ("CoMC", "mAP CoMC (%)"))
+
+
+def gap_study_overview(summary: pd.DataFrame) -> pd.DataFrame:
+    """Notebook 06's summary as a reader reads it: one cell per measure, mean [interval], and each verdict."""
+    from ..experiments.ablations import STUDY_COMPARISONS
+    rows = {}
+    for _, r in summary.sort_values("gap").iterrows():
+        row = {"gap": f"{r['gap']:.2f} ± {r['gap std']:.2f}"}
+        for label, column in STUDY_MEASURES:
+            if column in r:
+                row[f"{label} (mAP %)"] = f"{r[column]:.1f} [{r[f'{column} CI low']:.1f}, {r[f'{column} CI high']:.1f}]"
+        for name, _, _ in STUDY_COMPARISONS:
+            if f"{name} verdict" in r:
+                row[f"{name}, family-wise"] = (f"{r[name]:+.1f} [{r[f'{name} family-wise low']:+.1f}, "
+                                               f"{r[f'{name} family-wise high']:+.1f}] {r[f'{name} verdict']}")
+        row["seeds"] = int(r["seeds"])
+        rows[r["variant"]] = row
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("variant")
+
+
 #: The rows notebook 05 shows per class and in its gallery: zero-shot as published, the classifier without
 #: mapping, CoMC, and its two strongest rivals (those a run does not have are left out).
 SHOWN_ROWS = (Row.ZERO_SHOT_PUBLISHED, Row.CLASSIFIER, Row.COMC, Row.TAIDPT, Row.SPARC)
@@ -498,7 +522,7 @@ def sparc_prompt_report(label_set, prompts, source: str) -> tuple[pd.DataFrame, 
 
 # ------------------------------------------------------------------------------------------ the data (notebooks 00, 01)
 
-__all__ += ["split_label_frequency", "prompt_augmentation_table", "prompt_augmentation_summary", "corpus_origin",
+__all__ += ["gap_study_overview", "STUDY_MEASURES", "split_label_frequency", "prompt_augmentation_table", "prompt_augmentation_summary", "corpus_origin",
             "generation_report"]
 
 

@@ -211,4 +211,6 @@ def test_study_profile_runs_notebook_06_at_smoke_size(tmp_path):
     assert len(per_seed) == 2 * len(toyclip.VARIANTS) and set(per_seed["seed"]) == {0, 1}
     summary = pd.read_csv(out / "tables" / "06_gap_study.csv")
     assert set(summary["variant"]) == set(toyclip.VARIANTS) and (summary["seeds"] == 2).all()
+    overview = pd.read_csv(out / "tables" / "06_gap_study_overview.csv", index_col="variant")
+    assert set(overview.index) == set(toyclip.VARIANTS) and "mAP CoMC (%)" not in overview
     assert (out / "figures" / "06_gap_study.png").stat().st_size > 0
