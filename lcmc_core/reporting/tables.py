@@ -522,7 +522,8 @@ def sparc_prompt_report(label_set, prompts, source: str) -> tuple[pd.DataFrame, 
 
 # ------------------------------------------------------------------------------------------ the data (notebooks 00, 01)
 
-__all__ += ["gap_study_overview", "STUDY_MEASURES", "split_label_frequency", "prompt_augmentation_table", "prompt_augmentation_summary", "corpus_origin",
+__all__ += ["gap_study_overview", "STUDY_MEASURES"]
+__all__ += ["split_label_frequency", "prompt_augmentation_table", "prompt_augmentation_summary", "corpus_origin",
             "generation_report"]
 
 

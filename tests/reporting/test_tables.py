@@ -224,7 +224,8 @@ def test_summaries_of_notebooks_04_and_06_read_their_tables():
     per_seed = pd.DataFrame({"gap": [0.3, 0.31, 0.9, 0.95], "mapping gain (mAP points)": [1.0, 1.1, 2.0, 1.5]})
     text = tables.gap_study_summary(summary, per_seed)
     assert "*a*: gap 0.30 ± 0.01; mapping gain +1.0 [+0.2, +1.8]: helps" in text and "family-wise over the 4" in text
-    summary["mAP CoMC (%)"], summary["mAP CoMC (%) CI low"], summary["mAP CoMC (%) CI high"] = [80.0, 70.04], [79.0, 60], [81.0, 75]
+    comc = "mAP CoMC (%)"
+    summary[comc], summary[f"{comc} CI low"], summary[f"{comc} CI high"] = [80.0, 70.04], [79.0, 60], [81.0, 75]
     overview = tables.gap_study_overview(summary.iloc[::-1])          # sorted by gap whatever the order
     assert list(overview.index) == ["a", "b"] and overview.loc["a", "gap"] == "0.30 ± 0.01"
     assert overview.loc["b", "CoMC (mAP %)"] == "70.0 [60.0, 75.0]" and "zero-shot, published protocol (mAP %)" not in overview
