@@ -41,8 +41,15 @@ def _check_name(name: str, what: str) -> str:
     return name
 
 
-def _is_colorbar(ax) -> bool:
-    return getattr(ax, "_colorbar", None) is not None or ax.get_label() == "<colorbar>"
+def _colorbar_axes(fig) -> set[int]:
+    """The axes a colour bar of the figure draws into (through each mappable's public ``colorbar``)."""
+    found = {id(ax) for ax in fig.axes if ax.get_label() == "<colorbar>"}   # fig.colorbar's own axes
+    for ax in fig.axes:
+        for artist in (*ax.images, *ax.collections):
+            bar = getattr(artist, "colorbar", None)
+            if bar is not None:
+                found.add(id(bar.ax))
+    return found
 
 
 def _shared_label(ax, which: str) -> str:
@@ -66,14 +73,12 @@ def figure_labels(fig, caption: str | None = None) -> dict:
     ``supylabel`` count for every axes they cover. ``titled``: a caption, a ``suptitle`` or a title
     on some axes; ``labelled``: every axes that draws data has both labels.
     """
-    def text(artist) -> str:
-        return artist.get_text().strip() if artist is not None else ""
-
-    suptitle = " ".join(text(getattr(fig, "_suptitle", None)).split())
-    supx, supy = text(getattr(fig, "_supxlabel", None)), text(getattr(fig, "_supylabel", None))
+    suptitle = " ".join(fig.get_suptitle().split())
+    supx, supy = fig.get_supxlabel().strip(), fig.get_supylabel().strip()
     axes = []
+    colorbars = _colorbar_axes(fig)
     for ax in fig.axes:
-        if _is_colorbar(ax):
+        if id(ax) in colorbars:
             continue
         title = " / ".join(" ".join(t.split()) for t in (ax.get_title("left"), ax.get_title(), ax.get_title("right"))
                            if t.strip())

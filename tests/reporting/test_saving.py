@@ -162,6 +162,14 @@ def test_figure_labels_counts_shared_labels_captions_and_image_axes():
     assert len(labels["axes"]) == 2, "the colour bar is not an axes that needs labels"
     assert labels["labelled"] and labels["has_title"] and labels["axes"][0]["axis_drawn"] is False
     plt.close(fig)
+    fig, (host, cax) = plt.subplots(1, 2)                 # a colour bar drawn into an axes of the grid
+    host.set(xlabel="x", ylabel="y")
+    fig.colorbar(host.scatter([0, 1], [0, 1], c=[0, 1]), cax=cax)
+    fig.suptitle("points", y=0.98)
+    fig.supxlabel("shared x")
+    labels = report.figure_labels(fig)
+    assert len(labels["axes"]) == 1 and labels["labelled"] and labels["titled"]
+    plt.close(fig)
 
 
 def test_under_the_runner_every_save_is_recorded_with_its_checks(tmp_path, monkeypatch):
