@@ -52,7 +52,7 @@ from ..method.classifier import TextClassifier, TrainConfig, train_text_classifi
 from ..method.comc import CoMC, decision_functions
 from ..method.mapping import embedding_mean, mean_shift, score_images
 from ..method.metrics import average_precision_per_class, bootstrap_map_ci, f1_at_top_k, mean_average_precision
-from ..method.peers import DECAP_ALPHA, sparc_scores, sparc_standardize, standardize_modality
+from ..method.peers import DECAP_ALPHA, image_text_scores, sparc_scores, sparc_standardize, standardize_modality
 from ..method.zero_shot import text_memory, zero_shot_classifier
 from ..text import corpus as corpus_mod
 from ..text.label_sets import get_label_set
@@ -411,7 +411,7 @@ def _zero_shot_rows(zero_shot: ZeroShotWeights, feats: ImageFeatures, text_emb: 
 
 def _sparc_prompt_scores(sparc: SparcPrompts, g_clip: torch.Tensor) -> tuple:
     """``(simple_scores, compound_scores, class_compound)`` of :func:`~lcmc_core.method.peers.sparc_scores`."""
-    return g_clip @ sparc.simple.T, g_clip @ sparc.compound.T, sparc.class_compound
+    return g_clip @ sparc.simple.T, image_text_scores(g_clip, sparc.compound), sparc.class_compound
 
 
 def _estimator_rows(fitted: dict[str, CoMC], zero_shot: ZeroShotWeights, feats: ImageFeatures, labels,

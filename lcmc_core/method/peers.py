@@ -39,7 +39,8 @@ from ..checks import as_tensor
 from ..errors import ConfigError
 from .mapping import mean_shift
 
-__all__ = ["DECAP_ALPHA", "standardize_modality", "sparc_standardize", "sparc_scores", "sparc_fusion_weights"]
+__all__ = ["DECAP_ALPHA", "standardize_modality", "sparc_standardize", "sparc_scores", "sparc_fusion_weights",
+           "ScoreColumns", "image_text_scores"]
 
 #: CoMC's mapping with this ``alpha`` is DeCap's projection onto the text memory.
 DECAP_ALPHA = 0.0
@@ -98,8 +99,43 @@ def sparc_standardize(scores) -> np.ndarray:
 _BLOCK_BYTES = 64 * 2**20
 
 
+class ScoreColumns:
+    """Image-text scores ``images @ texts.T`` (N, P) that hand out columns on demand, never the whole matrix.
+
+    What :func:`sparc_scores` reads of its compound scores (blocks of columns, then each class's
+    columns), so that SPARC at NUS-WIDE size (~108k images x ~1,200 prompts, 0.5 GB as float32)
+    holds only a block at a time. Built by :func:`image_text_scores` when the matrix would be large.
+    """
+
+    def __init__(self, images, texts):
+        self.images = torch.as_tensor(images).detach().cpu()
+        self.texts = torch.as_tensor(texts).detach().cpu().to(self.images.dtype)
+        if self.images.ndim != 2 or self.texts.ndim != 2 or self.images.shape[1] != self.texts.shape[1]:
+            raise ConfigError(f"ScoreColumns: expected (N, D) images and (P, D) texts, got shapes "
+                              f"{tuple(self.images.shape)} and {tuple(self.texts.shape)}")
+        self.shape = (self.images.shape[0], self.texts.shape[0])
+
+    def __getitem__(self, key) -> np.ndarray:
+        rows, cols = key if isinstance(key, tuple) else (key, slice(None))
+        if rows != slice(None):
+            raise IndexError("ScoreColumns: only whole columns ([:, cols]) can be read")
+        if not isinstance(cols, slice):
+            cols = torch.as_tensor(np.asarray(cols, dtype=np.int64))
+        return (self.images @ self.texts[cols].T).numpy()
+
+
+def image_text_scores(images, texts, max_bytes: int = 64 * 2**20):
+    """``images @ texts.T``: the whole matrix when it fits ``max_bytes``, else :class:`ScoreColumns` (columns on demand)."""
+    images, texts = torch.as_tensor(images), torch.as_tensor(texts)
+    if images.shape[0] * texts.shape[0] * images.element_size() <= max_bytes:
+        return images @ texts.T
+    return ScoreColumns(images, texts)
+
+
 def _score_matrix(x, name: str) -> np.ndarray:
     """``x`` (numpy array or torch tensor) as a 2-D real numpy array, without copying when possible."""
+    if isinstance(x, ScoreColumns):
+        return x
     a = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
     if a.ndim != 2:
         raise ConfigError(f"{name}: expected a 2-D (images x columns) score matrix, got shape {a.shape}")
@@ -187,8 +223,9 @@ def sparc_scores(ensemble_scores, simple_scores, compound_scores, class_compound
     ``ensemble_scores`` (N, C), the class scores to improve (SPARC: CLIP's 80-template ensemble);
     ``simple_scores`` (N, C), each class's score for one plain prompt (the statistics that put
     compound scores on a per-image scale; the official data embedded the bare class name, "dog",
-    not "a photo of a dog.", and the compound prompts as written); ``compound_scores`` (N, P), one column per compound
-    prompt; ``class_compound``, C lists of the compound columns that name each class (from
+    not "a photo of a dog.", and the compound prompts as written); ``compound_scores`` (N, P),
+    one column per compound prompt (or :class:`ScoreColumns`, which computes them a block at a
+    time); ``class_compound``, C lists of the compound columns that name each class (from
     :func:`lcmc_core.text.compound.assign_compound_prompts`). Returns float64 (N, C).
 
     Steps, as ``run_SPARC.py`` (``calibrate_data``, ``predict_oneclass``, ``do_PCA_oneclass``):

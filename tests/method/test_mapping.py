@@ -255,6 +255,8 @@ def test_transforms_apply_before_the_mapping_and_embedding_mean_streams(tmp_path
     g, loc = _sphere(rng, 7, 8), _sphere(rng, 7 * 3, 8).reshape(7, 3, 8)
     mu_g, mu_l = g.mean(0), embedding_mean(loc, image_chunk=2)
     assert torch.allclose(mu_l, loc.reshape(-1, 8).mean(0), atol=1e-6)
+    by_bytes = embedding_mean(loc, chunk_bytes=8 * 3 * 8)      # one image (3 x 8 float64) per chunk
+    assert torch.allclose(by_bytes, mu_l, atol=1e-7)
     w = torch.from_numpy(rng.normal(size=(2, 8))).float()
     shifted = score_images(w, g, loc, global_transform=lambda x: mean_shift(x, mu_g),
                            local_transform=lambda x: mean_shift(x, mu_l), local_weight=LW)

@@ -229,3 +229,21 @@ def test_unused_constant_compound_column_is_allowed():
     ens, simple, comp, cc = _random_case(5)
     comp = np.hstack([comp, simple.mean(1, keepdims=True)])      # column 12: constant after calibration, unused
     assert np.allclose(sparc_scores(ens, simple, comp, cc), sparc_scores(ens, simple, comp[:, :12], cc))
+
+
+def test_compound_scores_computed_a_block_at_a_time_give_the_same_fusion():
+    from lcmc_core.method.peers import ScoreColumns, image_text_scores
+    rng = np.random.default_rng(3)
+    n, c, p, d = 60, 4, 9, 8
+    images, texts = torch.randn(n, d, generator=torch.Generator().manual_seed(0)), torch.randn(p, d)
+    ens, simple = rng.normal(size=(n, c)), rng.normal(size=(n, c))
+    groups = [[0, 3, 5], [1, 2], [4, 6, 7, 8], []]
+    dense = image_text_scores(images, texts)
+    lazy = image_text_scores(images, texts, max_bytes=0)
+    assert isinstance(dense, torch.Tensor) and isinstance(lazy, ScoreColumns) and lazy.shape == (n, p)
+    assert np.allclose(lazy[:, [4, 1]], dense.numpy()[:, [4, 1]], atol=1e-6)
+    assert np.allclose(sparc_scores(ens, simple, lazy, groups), sparc_scores(ens, simple, dense, groups), atol=1e-9)
+    with pytest.raises(IndexError, match="whole columns"):
+        lazy[0, 1]
+    with pytest.raises(ConfigError, match=r"\(N, D\) images and \(P, D\) texts"):
+        ScoreColumns(images, texts[:, :3])
