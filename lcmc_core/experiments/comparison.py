@@ -46,7 +46,7 @@ import torch
 from ..cache import cache_dir, load_torch, save_torch_atomic
 from ..checks import check_choice, check_int, check_real
 from ..errors import WriteError
-from ..images.features import ImageFeatures, encode_texts_cached, extract_image_features
+from ..images.features import EveryNthRow, ImageFeatures, encode_texts_cached, extract_image_features
 from ..images.models import LoadedCLIP
 from ..method.classifier import TextClassifier, TrainConfig, train_text_classifier
 from ..method.comc import CoMC, decision_functions
@@ -370,7 +370,9 @@ def select_epoch_on_test(estimator: CoMC, feats: ImageFeatures, labels, difficul
     """
     idx = np.arange(0, len(labels), step)
     g = feats.global_[idx]
-    loc = feats.local[::step] if feats.local is not None else None     # a FeatureFile reads only those rows
+    loc = feats.local                                       # a FeatureFile is read a block of those rows at a time
+    if loc is not None:
+        loc = loc[::step] if isinstance(loc, torch.Tensor) else EveryNthRow(loc, step)
     scored = score_images({e: w for e, w in enumerate(estimator.epoch_weights_)}, g, loc,
                           **estimator.scoring_options())
     y = np.asarray(labels)[idx]

@@ -45,7 +45,8 @@ from ..cache import atomic_write, cache_dir, entry_lock, write_error
 from ..errors import ConfigError
 from .models import LoadedCLIP, has_local_branch
 
-__all__ = ["ImageFeatures", "FeatureFile", "image_embeddings", "image_tower_outputs", "encode_texts", "encode_texts_cached",
+__all__ = ["ImageFeatures", "FeatureFile", "EveryNthRow", "image_embeddings", "image_tower_outputs", "encode_texts",
+           "encode_texts_cached",
            "extract_image_features",
            "feature_cache_key", "write_feature_entry", "FEATURE_CODE_VERSION", "GLOBAL_POOLS"]
 
@@ -143,6 +144,35 @@ class FeatureFile:
 
     def __repr__(self) -> str:
         return f"FeatureFile({str(self.path)!r}, shape={self.shape}, dtype={self._np_dtype})"
+
+
+class EveryNthRow:
+    """Rows ``0, step, 2 step, ...`` of a :class:`FeatureFile`, read a block at a time like the file (never all at once).
+
+    ``view[a:b]`` reads rows ``a * step, ..., (b - 1) * step`` of the file; ``shape`` and ``dtype`` are
+    the view's, so the scoring functions stream it as they stream the file.
+    """
+
+    def __init__(self, source: FeatureFile, step: int):
+        if int(step) < 1:
+            raise ValueError(f"EveryNthRow: step must be >= 1, got {step!r}")
+        self.source, self.step = source, int(step)
+        self.shape = (-(-len(source) // self.step),) + tuple(source.shape[1:])
+        self.dtype = source.dtype
+
+    @property
+    def ndim(self) -> int:
+        """Number of dimensions."""
+        return len(self.shape)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key) -> torch.Tensor:
+        if not isinstance(key, slice) or key.indices(len(self))[2] != 1:
+            raise IndexError(f"EveryNthRow: only contiguous slices can be read, got {key!r}")
+        start, stop, _ = key.indices(len(self))
+        return self.source[start * self.step:max(start, stop) * self.step:self.step]
 
 
 class _NpyWriter:

@@ -131,6 +131,11 @@ def test_feature_file_reads_rows_like_the_array(tmp_path):
     assert torch.equal(ff[[0, 6]], arr[[0, 6]]) and torch.equal(ff.tensor(), arr)
     assert [s for s, _ in ff.chunks(3)] == [0, 3, 6]
     assert torch.equal(torch.cat([c for _, c in ff.chunks(3)]), arr)
+    view = features.EveryNthRow(ff, 3)                   # rows 0, 3, 6, read a block at a time
+    assert view.shape == (3, 3, 5) and len(view) == 3 and view.dtype == torch.float16 and view.ndim == 3
+    assert torch.equal(view[0:3], arr[::3]) and torch.equal(view[1:2], arr[3:4]) and view[2:2].shape[0] == 0
+    with pytest.raises(IndexError, match="contiguous slices"):
+        view[0]
 
 
 class _FlakyDataset:
