@@ -216,12 +216,11 @@ def check_conclusions(committed: dict[str, str], rerun: dict[str, str], toleranc
         if file not in rerun:
             report.changes.append(Change("table", file, "missing in the rerun"))
             continue
-        header_a, rows_a = _rows(committed[file])
-        header_b, rows_b = _rows(rerun[file])
+        header_a, a = keyed_table(committed[file])
+        header_b, b = keyed_table(rerun[file])
         if header_a != header_b:
             report.changes.append(Change("table", file, f"columns {header_b} (rerun) vs {header_a} (committed)"))
             continue
-        a, b = _keyed(header_a, rows_a), _keyed(header_b, rows_b)
         _compare_numbers(file, a, b, tolerances, report, ignored)
         if "verdict" in header_a:
             _compare_verdicts(file, a, b, tolerances, report)

@@ -449,6 +449,12 @@ def ablations_summary(losses: pd.DataFrame, noise: pd.DataFrame, labels: pd.Data
             f"seeds are not resolved by {n_seeds} seeds.")
 
 
+def _family_wise(r, name: str, sep: str) -> str:
+    """A study difference as ``+1.0 [+0.4, +1.5]<sep>verdict`` (its family-wise interval)."""
+    return (f"{r[name]:+.1f} [{r[f'{name} family-wise low']:+.1f}, {r[f'{name} family-wise high']:+.1f}]"
+            f"{sep}{r[f'{name} verdict']}")
+
+
 def gap_study_summary(summary: pd.DataFrame, per_seed: pd.DataFrame) -> str:
     """What the toy CLIP seed study shows, as markdown: every verdict from its family-wise interval."""
     from ..experiments.ablations import STUDY_COMPARISONS
@@ -460,9 +466,7 @@ def gap_study_summary(summary: pd.DataFrame, per_seed: pd.DataFrame) -> str:
         parts = []
         for name, _, _ in STUDY_COMPARISONS:
             if f"{name} verdict" in r:
-                parts.append(f"{name.split(' (')[0]} {r[name]:+.1f} [{r[f'{name} family-wise low']:+.1f}, "
-                             f"{r[f'{name} family-wise high']:+.1f}]: {r[f'{name} verdict']}"
-                             if name in r else "")
+                parts.append(f"{name.split(' (')[0]} {_family_wise(r, name, ': ')}" if name in r else "")
         lines.append(f"- *{r['variant']}*: gap {r['gap']:.2f} ± {r['gap std']:.2f}; " + "; ".join(p for p in parts if p)
                      + ".")
     rho = float(np.corrcoef(per_seed["gap"], per_seed["mapping gain (mAP points)"])[0, 1])
@@ -488,8 +492,7 @@ def gap_study_overview(summary: pd.DataFrame) -> pd.DataFrame:
                 row[f"{label} (mAP %)"] = f"{r[column]:.1f} [{r[f'{column} CI low']:.1f}, {r[f'{column} CI high']:.1f}]"
         for name, _, _ in STUDY_COMPARISONS:
             if f"{name} verdict" in r:
-                row[f"{name}, family-wise"] = (f"{r[name]:+.1f} [{r[f'{name} family-wise low']:+.1f}, "
-                                               f"{r[f'{name} family-wise high']:+.1f}] {r[f'{name} verdict']}")
+                row[f"{name}, family-wise"] = _family_wise(r, name, " ")
         row["seeds"] = int(r["seeds"])
         rows[r["variant"]] = row
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("variant")
