@@ -6,7 +6,9 @@ corpus of 100k sentence embeddings plus the prompt augmentation; the real class 
 realistic label density; CLIP's own pooled image embedding for the published zero-shot rows; SPARC's
 compound prompts, ``--sparc-per-class`` per class, each assigned to 2-3 random classes), then runs
 every row of the main comparison from that cache (SPARC and CoMC + SPARC fusion included), with
-1,000 bootstrap resamples, and prints the time of each stage and the peak resident memory. It also
+1,000 bootstrap resamples, and prints the time of each stage and the peak resident memory. The
+features are used as ``extract_image_features`` returns a cached entry: the local ones streamed,
+the global ones read by the stage of the comparison that needs them. It also
 measures what mapping against a corpus memory (the ``memory: corpus`` ablation) costs on this
 machine and extrapolates it to the full dataset. The values are random: only time and memory
 mean anything here.
@@ -54,7 +56,7 @@ class RandomUnitRows:
         start, stop, _ = key.indices(self.shape[0])
         rng = np.random.default_rng([self.seed, start])
         x = rng.standard_normal((stop - start,) + self.shape[1:], dtype=np.float32)
-        x /= np.linalg.norm(x, axis=-1, keepdims=True)
+        x /= np.sqrt(np.einsum("...d,...d->...", x, x))[..., None]   # no squared copy of x, unlike np.linalg.norm
         return x
 
 
@@ -93,12 +95,13 @@ def main() -> None:
         t0 = time.perf_counter()
         entry = folder / "features" / "synthetic"
         try:  # --keep DIR of an earlier run with the same size: reuse its cache
-            reuse = FeatureFile(entry / "local.npy").shape == (n, POSITIONS, DIM)
+            reuse = (FeatureFile(entry / "local.npy").shape == (n, POSITIONS, DIM)
+                     and FeatureFile(entry / "global_clip.npy").shape == (n, DIM))
         except (ValueError, OSError):
             reuse = False
-        if not reuse:
-            write_feature_entry(entry, RandomUnitRows((n, DIM), 1)[0:n],
-                                RandomUnitRows((n, POSITIONS, DIM), 2), chunk=512)
+        if not reuse:   # written a block of rows at a time, as extraction writes it
+            write_feature_entry(entry, RandomUnitRows((n, DIM), 1), RandomUnitRows((n, POSITIONS, DIM), 2),
+                                chunk=512, global_clip=RandomUnitRows((n, DIM), 8))
         stage("reuse feature cache" if reuse else "write feature cache", t0, timings)
 
         t0 = time.perf_counter()
@@ -123,9 +126,9 @@ def main() -> None:
         gc.collect()
 
         t0 = time.perf_counter()
-        feats = ImageFeatures(global_=FeatureFile(entry / "global.npy").tensor(),
-                              local=FeatureFile(entry / "local.npy"), key="synthetic", cache_path=entry,
-                              global_clip=torch.from_numpy(RandomUnitRows((n, DIM), 8)[0:n]))
+        feats = ImageFeatures(global_=FeatureFile(entry / "global.npy"), local=FeatureFile(entry / "local.npy"),
+                              key="synthetic", cache_path=entry,   # on disk, as extract_image_features returns them
+                              global_clip=FeatureFile(entry / "global_clip.npy"))
         inner: dict[str, float] = {}
         result = compare_on_embeddings(corpus, text_emb, prompt_emb, zero_shot, feats, labels, CoMC(),
                                        evaluation=Evaluation(n_boot=args.n_boot), cache=folder, timings=inner,
@@ -138,7 +141,7 @@ def main() -> None:
         # the corpus-memory ablation: time a sample of images against the full corpus memory, extrapolate
         t0 = time.perf_counter()
         k = min(args.memory_sample, n)
-        queries = torch.cat([feats.global_[:k], feats.local[:k].float().reshape(-1, DIM)])
+        queries = torch.cat([FeatureFile(entry / "global.npy")[:k], feats.local[:k].float().reshape(-1, DIM)])
         t1 = time.perf_counter()
         est = CoMC()
         cross_modal_map(queries, text_emb, est.temperature, est.alpha)

@@ -10,7 +10,7 @@ import numpy as np
 
 from .errors import ConfigError
 
-__all__ = ["is_int", "is_real", "check_int", "check_real", "check_choice", "as_tensor"]
+__all__ = ["is_int", "is_real", "check_int", "check_real", "check_choice", "as_tensor", "all_finite"]
 
 
 def is_int(x: Any) -> bool:
@@ -62,6 +62,13 @@ def as_tensor(x: Any, name: str, floating: bool = False):
     if floating and not torch.is_floating_point(x):
         raise TypeError(f"{name}: expected a floating-point tensor, got dtype {x.dtype}")
     return x
+
+
+def all_finite(x, rows: int = 8192) -> bool:
+    """True when a tensor holds no NaN or infinity; checked ``rows`` rows at a time (``torch.isfinite`` needs ~2x the tensor)."""
+    if x.ndim == 0:
+        return bool(x.isfinite())
+    return all(bool(block.isfinite().all()) for block in x.split(rows))
 
 
 def _range(low, high, low_open: bool = False, high_open: bool = False) -> str:

@@ -22,6 +22,7 @@ def test_scale_benchmark_runs_the_comparison_from_a_cache_of_real_shapes(tmp_pat
     local = tmp_path / "features" / "synthetic" / "local.npy"
     from lcmc_core.images.features import FeatureFile
     assert FeatureFile(local).shape == (300, 49, 1024)  # the real RN50 shape, in the cache's format
+    assert FeatureFile(local.parent / "global_clip.npy").shape == (300, 1024)  # CLIP's own pooling, cached too
 
 
 def test_cross_machine_measures_every_row_the_conclusions_check_compares(tmp_path):

@@ -48,11 +48,12 @@ from ..checks import check_choice, check_int, check_real
 from ..errors import WriteError
 from ..images.features import EveryNthRow, ImageFeatures, encode_texts_cached, extract_image_features
 from ..images.models import LoadedCLIP
+from ..memory import release_freed_memory
 from ..method.classifier import TextClassifier, TrainConfig, train_text_classifier
 from ..method.comc import CoMC, decision_functions
 from ..method.mapping import embedding_mean, mean_shift, score_images
 from ..method.metrics import average_precision_per_class, bootstrap_map_ci, f1_at_top_k, mean_average_precision
-from ..method.peers import DECAP_ALPHA, image_text_scores, sparc_scores, sparc_standardize, standardize_modality
+from ..method.peers import DECAP_ALPHA, i0t_scores, image_text_scores, sparc_scores, sparc_standardize
 from ..method.zero_shot import text_memory, zero_shot_classifier
 from ..text import corpus as corpus_mod
 from ..text.label_sets import get_label_set
@@ -402,12 +403,11 @@ def _zero_shot_rows(zero_shot: ZeroShotWeights, feats: ImageFeatures, text_emb: 
     if loc is not None:
         runs[Row.ZERO_SHOT_DENSE] = score_images(zero_shot.single, g_clip, loc, local_weight=DENSE_LOCAL_WEIGHT,
                                                  local_pool="softmax", pool_temperature=DENSE_POOL_TEMPERATURE)["merged"]
-    i0t_img = standardize_modality(g_clip, g_clip.mean(0))
-    i0t_cls = standardize_modality(zero_shot.published, text_emb.detach().float().mean(0))
-    runs[Row.I0T] = i0t_img @ i0t_cls.T
+    runs[Row.I0T] = i0t_scores(g_clip, zero_shot.published, g_clip.mean(0), text_emb.detach().float().mean(0))
     runs[Row.SPARC_STANDARDISATION] = torch.as_tensor(sparc_standardize(published))
     if sparc is not None:
         runs[Row.SPARC] = torch.as_tensor(sparc_scores(published, *_sparc_prompt_scores(sparc, g_clip)))
+    release_freed_memory()   # the (N, D) and (N, C) temporaries, else kept by malloc (~1 GB at NUS-WIDE size)
     return runs
 
 
@@ -426,16 +426,18 @@ def _estimator_rows(fitted: dict[str, CoMC], zero_shot: ZeroShotWeights, feats: 
     official = CoMC.from_classifier(comc.epoch_weights_[selection["epoch"]], comc.memory_, **comc.get_params())
     zero = CoMC.from_classifier(zero_shot.published, None, **{**comc.get_params(), "alpha": 1.0})
     out = decision_functions({"zs": zero, "clf": comc.with_params(alpha=1.0), "comc": comc, "no_noise": no_noise,
-                              "decap": comc.with_params(alpha=DECAP_ALPHA), "official": official}, g, loc)
+                              "decap": comc.with_params(alpha=DECAP_ALPHA), "official": official}, g, loc,
+                             keep={"zs": ["merged"], "clf": ["global", "merged"], "comc": ["global", "merged"],
+                                   "no_noise": ["merged"], "decap": ["merged"], "official": ["merged"]})
     mu_l = embedding_mean(loc) if loc is not None else None
     mu_g = g.mean(0)
-    c3_scores = c3.scores(g, loc, global_transform=lambda x: mean_shift(x, mu_g),
-                          local_transform=(lambda x: mean_shift(x, mu_l)) if loc is not None else None)
+    c3_merged = c3.scores(g, loc, global_transform=lambda x: mean_shift(x, mu_g),
+                          local_transform=(lambda x: mean_shift(x, mu_l)) if loc is not None else None)["merged"]
     runs = {
         Row.ZERO_SHOT_OWN_FEATURES: out["zs"]["merged"],
         Row.CLASSIFIER_GLOBAL: out["clf"]["global"],
         Row.CLASSIFIER: out["clf"]["merged"],
-        Row.C3: c3_scores["merged"],
+        Row.C3: c3_merged,
         Row.DECAP: out["decap"]["merged"],
         Row.COMC_NO_NOISE: out["no_noise"]["merged"],
         Row.COMC_GLOBAL: out["comc"]["global"],
@@ -443,11 +445,17 @@ def _estimator_rows(fitted: dict[str, CoMC], zero_shot: ZeroShotWeights, feats: 
         Row.COMC_SPARC_STANDARDISATION: torch.as_tensor(sparc_standardize(out["comc"]["merged"])),
         Row.COMC_OFFICIAL_PROTOCOL: out["official"]["merged"],
     }
-    if sparc is not None and feats.global_clip is not None:
-        runs[Row.COMC_SPARC_FUSION] = torch.as_tensor(
-            sparc_scores(out["comc"]["merged"], *_sparc_prompt_scores(sparc, feats.global_clip)))
     if released is not None:
         runs[Row.COMC_RELEASED] = released.scores(g, loc)["merged"]
+    del g, out
+    feats.release()   # the global features are done with; SPARC's fusion reads CLIP's own pooling instead
+    g_clip = feats.global_clip if sparc is not None else None
+    if g_clip is not None:
+        runs[Row.COMC_SPARC_FUSION] = torch.as_tensor(
+            sparc_scores(runs[Row.COMC], *_sparc_prompt_scores(sparc, g_clip)))
+    del g_clip
+    feats.release()
+    release_freed_memory()
     return runs, selection
 
 
@@ -459,6 +467,7 @@ def _evaluate_rows(runs: dict, labels, classnames, evaluation: Evaluation, seed:
         scores[name] = sc
         rows.append({"method": str(name), **evaluate_scores(sc, labels, evaluation, seed)})
         per_class[str(name)] = average_precision_per_class(sc, labels, evaluation.difficult)
+        release_freed_memory()   # each row's sorting and resampling buffers
     table = pd.DataFrame(rows).set_index("method")
     return table, scores, pd.DataFrame(per_class, index=pd.Index(classnames, name="class"))
 
@@ -497,13 +506,17 @@ def compare_on_embeddings(corpus: corpus_mod.Corpus, text_emb: torch.Tensor, pro
     fitted = _fit_estimators(estimator, corpus, text_emb, memory, cache)
     t1 = time.perf_counter()
     released = released_checkpoint_for(corpus.label_set, text_emb.shape[1]) if settings.released_checkpoint else None
+    # Each stage reads the global features it needs (feats on disk: read on first use) and releases
+    # them after, so CLIP's own pooling and the run's pooling are never both held beside every row.
     runs = {**_zero_shot_rows(zero_shot, feats, text_emb, sparc)}
+    feats.release()
     trained, selection = _estimator_rows(fitted, zero_shot, feats, labels, evaluation, sparc, released)
     runs.update(trained)
     runs = {row: runs[row] for row in Row if row in runs and (feats.local is not None or not ROW_INFO[row].needs_local)}
     if extra_rows is not None:
         runs.update({name: torch.as_tensor(np.asarray(sc))
                      for name, sc in extra_rows(corpus, text_emb, feats, fitted["comc"]).items()})
+        feats.release()
     t2 = time.perf_counter()
     table, scores, per_class_ap = _evaluate_rows(runs, labels, corpus.label_set.classnames, evaluation,
                                                  estimator.seed)

@@ -22,7 +22,8 @@ once written and synced, so an interrupted run resumes from its last complete sh
 entry (image or text features) is read without taking a lock or creating anything, so a cache
 shared read-only serves it; building an entry there fails with one line naming the folder. Local features
 are never loaded whole: they come back as a :class:`FeatureFile`, read in chunks by every consumer
-(peak memory does not grow with their size, 4.1 GB for COCO with RN50). A damaged entry is detected
+(peak memory does not grow with their size, 4.1 GB for COCO with RN50); the global ones stay in the
+cache too, read when first used and dropped again by :meth:`ImageFeatures.release`. A damaged entry is detected
 and rebuilt; two processes building the same entry take turns (a lock), the second reusing the first
 one's result.
 """
@@ -34,7 +35,6 @@ import json
 import os
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -226,17 +226,50 @@ class _NpyWriter:
             self._f.close()
 
 
-@dataclass
 class ImageFeatures:
-    """Global (N x D float32 tensor) and local (N x P x D float16, a :class:`FeatureFile` or tensor, or None) embeddings."""
+    """A dataset's image embeddings: global (N x D float32), local (N x P x D float16) and CLIP's own pooled global.
 
-    global_: torch.Tensor
-    local: FeatureFile | torch.Tensor | None
-    key: str
-    cache_path: Path | None = None
-    #: CLIP's own ``encode_image`` embedding (attention pool *with* positional embedding; N x D), the
-    #: global feature of the published zero-shot rows; None if the tower's input size does not allow it.
-    global_clip: torch.Tensor | None = None
+    Each is a tensor in memory or a :class:`FeatureFile` of the feature cache (``local`` and
+    ``global_clip`` may be None). ``global_`` and ``global_clip`` are always tensors to their users:
+    one on disk is read on first use and kept until :meth:`release`, which the comparison calls
+    between its stages (at NUS-WIDE size with RN50 each is 0.44 GB, so holding them only while a
+    stage needs them keeps its peak memory down). ``local`` is never read whole: every consumer
+    streams it a block of images at a time.
+    """
+
+    def __init__(self, global_, local, key: str, cache_path: Path | None = None, global_clip=None):
+        self._stored = {"global_": global_, "global_clip": global_clip}
+        self._read: dict[str, torch.Tensor] = {}
+        self.local, self.key, self.cache_path = local, key, cache_path
+
+    @property
+    def global_(self) -> torch.Tensor:
+        """Global embeddings (N x D float32), the pooling the run asked for."""
+        return self._tensor("global_")
+
+    @property
+    def global_clip(self) -> torch.Tensor | None:
+        """CLIP's own ``encode_image`` embedding (attention pool *with* positional embedding; N x D): the
+        global feature of the published zero-shot rows; None if the tower's input size does not allow it."""
+        return self._tensor("global_clip")
+
+    def _tensor(self, name: str):
+        stored = self._stored[name]
+        if stored is None or isinstance(stored, torch.Tensor):
+            return stored
+        if name not in self._read:
+            self._read[name] = stored.tensor()
+        return self._read[name]
+
+    def release(self) -> None:
+        """Forget the global arrays read from disk (read again when next used); arrays given in memory stay."""
+        self._read.clear()
+
+    def __repr__(self) -> str:
+        where = {k: ("memory" if isinstance(v, torch.Tensor) else v if v is None else "disk")
+                 for k, v in self._stored.items()}
+        return (f"ImageFeatures(key={self.key!r}, n={len(self._stored['global_'])}, global_: {where['global_']}, "
+                f"global_clip: {where['global_clip']}, local: {'none' if self.local is None else type(self.local).__name__})")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -414,7 +447,7 @@ def _write_state(folder: Path, state: dict) -> None:
 
 
 def _load_entry(folder: Path, n: int, local: bool):
-    """The complete entry's (global, local, CLIP-pooled global or None), or None if a file is missing or damaged."""
+    """The complete entry's files (global, local, CLIP-pooled global or None), or None if a file is missing or damaged."""
     try:
         g = FeatureFile(folder / "global.npy")
         loc = FeatureFile(folder / "local.npy") if local else None
@@ -423,7 +456,7 @@ def _load_entry(folder: Path, n: int, local: bool):
         return None
     if len(g) != n or (loc is not None and len(loc) != n) or (g_clip is not None and len(g_clip) != n):
         return None
-    return g.tensor(), loc, (g_clip.tensor() if g_clip is not None else None)
+    return g, loc, g_clip   # on disk: ImageFeatures reads the global arrays when they are used
 
 
 def _complete_entry(folder: Path, n: int, shard_size: int, local: bool):
@@ -436,28 +469,27 @@ def _complete_entry(folder: Path, n: int, shard_size: int, local: bool):
 def write_feature_entry(folder, global_emb, local_emb=None, *, chunk: int = 1024, global_clip=None) -> Path:
     """Store given features as a complete cache entry (``global.npy`` float32, ``local.npy`` float16).
 
-    ``local_emb`` may be an array, a tensor or any object with ``shape`` and row slicing (it is
-    written ``chunk`` rows at a time); used by benchmarks and tests to build entries of real shapes.
+    Each input may be an array, a tensor or any object with ``shape`` and row slicing: it is
+    written ``chunk`` rows at a time, so benchmarks and tests build entries of real shapes without
+    holding them (``global_clip`` as ``global_emb``; ``local_emb`` may be None).
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    g = np.asarray(global_emb.detach().cpu() if isinstance(global_emb, torch.Tensor) else global_emb,
-                   dtype=np.float32)
-    n = g.shape[0]
-    for name, values in (("global", g), ("global_clip", global_clip)):
+    global_emb = global_emb if hasattr(global_emb, "shape") else np.asarray(global_emb, dtype=np.float32)
+    n = int(global_emb.shape[0])
+    for name, values, dtype in (("global", global_emb, np.float32), ("global_clip", global_clip, np.float32),
+                                ("local", local_emb, np.float16)):
         if values is None:
             continue
-        values = np.asarray(values.detach().cpu() if isinstance(values, torch.Tensor) else values, dtype=np.float32)
-        writer = _NpyWriter(folder / f"{name}.npy", values.shape, np.float32)
-        writer.write(0, values)
-        writer.sync()
-        writer.close()
-    if local_emb is not None:
-        writer = _NpyWriter(folder / "local.npy", tuple(local_emb.shape), np.float16)
+        values = values if hasattr(values, "shape") else np.asarray(values, dtype=dtype)
+        shape = tuple(int(s) for s in values.shape)
+        if shape[0] != n:
+            raise ValueError(f"write_feature_entry: {name} has {shape[0]} rows, expected {n} like global_emb")
+        writer = _NpyWriter(folder / f"{name}.npy", shape, dtype)
         for start in range(0, n, chunk):
-            block = local_emb[start:start + chunk]
+            block = values[start:start + chunk]
             block = block.detach().cpu().numpy() if isinstance(block, torch.Tensor) else np.asarray(block)
-            writer.write(start, block.astype(np.float16, copy=False))
+            writer.write(start, block.astype(dtype, copy=False))
         writer.sync()
         writer.close()
     _write_state(folder, {"n": n, "shard_size": n, "done": [0], "complete": True})

@@ -50,6 +50,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..checks import all_finite
 from ..checks import as_tensor as _as_tensor
 from ..memory import release_freed_memory
 from . import metrics
@@ -334,7 +335,7 @@ def _check_embeddings(emb, name: str) -> torch.Tensor:
         raise ValueError(f"{name}: expected a non-empty (N, D) matrix, got shape {tuple(emb.shape)}")
     if not torch.is_floating_point(emb):
         raise TypeError(f"{name}: expected floating-point embeddings, got dtype {emb.dtype}")
-    if not torch.isfinite(emb).all():
+    if not all_finite(emb):
         raise ValueError(f"{name}: expected finite values, found NaN or inf")
     if (emb.norm(dim=1) == 0).any():
         raise ValueError(f"{name}: found zero rows, which cannot be L2-normalised")

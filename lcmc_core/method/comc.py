@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import inspect
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, NamedTuple
 
 import numpy as np
@@ -264,13 +264,25 @@ def hyperparameters() -> list[Hyperparameter]:
     return out
 
 
-def decision_functions(models: Mapping[str, CoMC], global_emb, local_emb=None, **options) -> dict[str, dict]:
+_SCORE_ENTRIES = ("global", "local", "merged", "bound")  # the keys of score_images' dicts
+
+
+def decision_functions(models: Mapping[str, CoMC], global_emb, local_emb=None, *,
+                       keep: Mapping[str, Sequence[str]] | None = None, **options) -> dict[str, dict]:
     """Score several fitted models in as few passes over the (streamed) local embeddings as their settings allow.
 
     Models with the same inference hyperparameters and memory share one pass (each chunk is read
     and mapped once, then every classifier applied). Returns ``name -> score dict`` as
-    :meth:`CoMC.scores`.
+    :meth:`CoMC.scores`; ``keep`` (``name -> keys``, e.g. ``{"zs": ["merged"]}``) keeps only those
+    entries of a model's dict, dropping the other (N, C) matrices as soon as its pass ends.
     """
+    keep = dict(keep or {})
+    unknown = sorted(set(keep) - set(models))
+    if unknown:
+        raise ValueError(f"keep: names {unknown} are not among the models {sorted(models)}")
+    for name, keys in keep.items():
+        if isinstance(keys, str) or not set(keys) <= set(_SCORE_ENTRIES):
+            raise ValueError(f"keep[{name!r}]: expected a list of entries among {_SCORE_ENTRIES}, got {keys!r}")
     groups: dict[tuple, dict[str, CoMC]] = {}
     for name, model in models.items():
         opts = model.scoring_options()
@@ -280,7 +292,10 @@ def decision_functions(models: Mapping[str, CoMC], global_emb, local_emb=None, *
     out: dict[str, dict] = {}
     for members in groups.values():
         first = next(iter(members.values()))
-        out.update(score_images({name: m.coef_ for name, m in members.items()}, global_emb, local_emb,
-                                **first.scoring_options(), check_unit=True, **options))
+        scored = score_images({name: m.coef_ for name, m in members.items()}, global_emb, local_emb,
+                              **first.scoring_options(), check_unit=True, **options)
+        for name, res in scored.items():
+            out[name] = {k: v for k, v in res.items() if k in keep.get(name, res)}
+        del scored
     return {name: out[name] for name in models}
 

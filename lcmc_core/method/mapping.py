@@ -142,7 +142,10 @@ def cross_modal_map(emb, memory, temperature: float, alpha: float,
                 direction = torch.minimum(4 * delta / norm, torch.full_like(norm, 2.0))
                 bound[start:start + chunk_size] = ((1.0 - alpha) * direction).float()
             mapped = F.normalize(mixed, dim=-1)
-            out[start:start + chunk_size] = alpha * x + (1.0 - alpha) * mapped
+            del mixed
+            # alpha x + (1 - alpha) mapped, written into out: the same products and sum, two fewer chunk-sized buffers
+            torch.add(alpha * x, mapped.mul_(1.0 - alpha), out=out[start:start + chunk_size])
+            del mapped
     out = out.reshape(emb.shape)
     if return_bound:
         return out, bound.reshape(emb.shape[:-1])
@@ -298,9 +301,30 @@ class _Mapping:
         return cross_modal_map(x, self.memory, self.temperature, self.alpha), None
 
 
+class _FilledRows:
+    """An (N, ...) CPU tensor filled a block of rows at a time: no list of blocks to concatenate (half the peak)."""
+
+    def __init__(self, n: int):
+        self.n, self.filled, self.out = int(n), 0, None
+
+    def add(self, block: torch.Tensor) -> None:
+        """Append the next rows (moved to the CPU)."""
+        block = block.cpu()
+        if self.out is None:
+            self.out = torch.empty((self.n,) + tuple(block.shape[1:]), dtype=block.dtype)
+        self.out[self.filled:self.filled + block.shape[0]] = block
+        self.filled += block.shape[0]
+
+    def tensor(self) -> torch.Tensor:
+        """The filled tensor (every row must have been added)."""
+        if self.out is None or self.filled != self.n:
+            raise RuntimeError(f"_FilledRows: {self.filled} of {self.n} rows were filled")
+        return self.out
+
+
 def _score_global(fns: dict, g: torch.Tensor, mapping: _Mapping, transform, mapped: bool, check_unit: bool):
     """Logits of the global embeddings per classifier, in blocks (no transformed N x D copy is ever held)."""
-    parts: dict[str, list] = {name: [] for name in fns}
+    parts = {name: _FilledRows(g.shape[0]) for name in fns}
     bounds = []
     for start in range(0, g.shape[0], _GLOBAL_CHUNK):
         gx, b = mapping.embed(g[start:start + _GLOBAL_CHUNK], transform, mapped, check_unit, "global_emb")
@@ -311,15 +335,15 @@ def _score_global(fns: dict, g: torch.Tensor, mapping: _Mapping, transform, mapp
             if logits.ndim != 2 or logits.shape[0] != gx.shape[0]:
                 raise ValueError(f"classifier {name!r}: expected (N, D) -> (N, C) logits, got shape "
                                  f"{tuple(logits.shape)}")
-            parts[name].append(logits.cpu())
+            parts[name].add(logits)
         del gx
-    return {name: torch.cat(p, dim=0) for name, p in parts.items()}, (torch.cat(bounds) if bounds else None)
+    return {name: p.tensor() for name, p in parts.items()}, (torch.cat(bounds) if bounds else None)
 
 
 def _score_local(fns: dict, loc, mapping: _Mapping, transform, mapped: bool, check_unit: bool, image_chunk: int,
                  local_pool: str, pool_temperature):
     """Pooled logits of the local embeddings per classifier, streamed ``image_chunk`` images at a time."""
-    parts: dict[str, list] = {name: [] for name in fns}
+    parts = {name: _FilledRows(loc.shape[0]) for name in fns}
     bounds = []
     for i, start in enumerate(range(0, loc.shape[0], image_chunk)):
         if i % 8 == 7:
@@ -328,10 +352,10 @@ def _score_local(fns: dict, loc, mapping: _Mapping, transform, mapped: bool, che
         if b is not None:
             bounds.append(b.amax(dim=1).cpu())
         for name, (fn, _) in fns.items():
-            parts[name].append(_pool(fn(x), local_pool, pool_temperature).cpu())
+            parts[name].add(_pool(fn(x), local_pool, pool_temperature))
         del x
     release_freed_memory()
-    return {name: torch.cat(p, dim=0) for name, p in parts.items()}, (torch.cat(bounds) if bounds else None)
+    return {name: p.tensor() for name, p in parts.items()}, (torch.cat(bounds) if bounds else None)
 
 
 def embedding_mean(emb, image_chunk: int = 1024, chunk_bytes: int = 64 * 2**20) -> torch.Tensor:

@@ -306,6 +306,25 @@ def test_the_sparc_rows_are_sparc_scores_of_the_published_and_of_comcs_scores(sy
     assert list(r.table.index).index(Row.SPARC) < list(r.table.index).index(Row.CLASSIFIER_GLOBAL)
 
 
+def test_global_features_on_disk_give_the_same_comparison_and_are_released_after(synthetic, tmp_path):
+    from lcmc_core.images.features import FeatureFile, ImageFeatures, write_feature_entry
+    corpus, text_emb, prompts, zs, feats, labels = synthetic
+    write_feature_entry(tmp_path, feats.global_, feats.local, global_clip=feats.global_clip)
+    loc = FeatureFile(tmp_path / "local.npy")
+    held = ImageFeatures(global_=feats.global_, local=loc, key="k", global_clip=feats.global_clip)
+    on_disk = ImageFeatures(global_=FeatureFile(tmp_path / "global.npy"), local=loc, key="k",
+                            global_clip=FeatureFile(tmp_path / "global_clip.npy"))
+    sparc = comparison.SparcPrompts(simple=prompts, compound=prompts[:12], texts=[f"p{i}" for i in range(12)],
+                                    class_compound=[[c % 12] for c in range(20)], source="test")
+    est = CoMC(classifier=TrainConfig(epochs=2, batch_size=64, warmup_epochs=1))
+    a, b = (comparison.compare_on_embeddings(corpus, text_emb, prompts, zs, f, labels, est, sparc=sparc,
+                                             evaluation=comparison.Evaluation(n_boot=0)) for f in (held, on_disk))
+    assert list(a.scores) == list(b.scores) and Row.COMC_SPARC_FUSION in b.scores
+    for row in a.scores:
+        np.testing.assert_array_equal(a.scores[row], b.scores[row])
+    assert on_disk._read == {}   # nothing read from disk is still held once the comparison returns
+
+
 def test_a_test_set_too_small_for_sparcs_pca_is_refused_before_training(synthetic):
     from lcmc_core.errors import ConfigError
     prompts = synthetic[2]

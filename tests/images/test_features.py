@@ -110,6 +110,21 @@ def test_feature_cache_is_reused(toy_random, tmp_path, monkeypatch):
     assert torch.allclose(other.global_clip, other.global_) and not torch.allclose(first.global_, other.global_)
 
 
+def test_cached_global_features_are_read_when_used_and_released_on_request(toy_random, tmp_path):
+    ds = datasets.load("emoji-voc", split="test", n=6)
+    feats = features.extract_image_features(toy_random, ds, cache=tmp_path, progress=False)
+    g = features.FeatureFile(feats.cache_path / "global.npy").tensor()
+    first = feats.global_
+    assert torch.equal(first, g) and feats.global_ is first          # read once, then kept
+    feats.release()
+    assert feats.global_ is not first and torch.equal(feats.global_, g)   # read again after a release
+    assert torch.equal(feats.global_clip, features.FeatureFile(feats.cache_path / "global_clip.npy").tensor())
+    held = features.ImageFeatures(global_=g, local=None, key="k")
+    held.release()
+    assert held.global_ is g and held.global_clip is None              # arrays given in memory stay
+    assert "global_: disk" in repr(feats) and "global_: memory" in repr(held)
+
+
 def test_cached_features_equal_uncached_ones(toy_random, tmp_path):
     ds = datasets.load("emoji-voc", split="test", n=9)
     cached = features.extract_image_features(toy_random, ds, cache=tmp_path, shard_size=4, batch_size=3,
@@ -120,6 +135,25 @@ def test_cached_features_equal_uncached_ones(toy_random, tmp_path):
     # so at most one float16 step apart
     assert cached.local.dtype == memory.local.dtype == torch.float16
     torch.testing.assert_close(cached.local[:].float(), memory.local.float(), rtol=2 ** -10, atol=1e-5)
+
+
+def test_write_feature_entry_writes_every_array_in_chunks_from_row_sliceable_sources(tmp_path):
+    class Rows:   # a source that only knows its shape and hands out row blocks (never a whole array)
+        def __init__(self, a):
+            self.a, self.shape, self.reads = a, a.shape, []
+
+        def __getitem__(self, key):
+            self.reads.append((key.start, key.stop))
+            return self.a[key]
+    g, g_clip, loc = torch.randn(7, 5), torch.randn(7, 5), torch.randn(7, 3, 5)
+    sources = [Rows(g), Rows(g_clip), Rows(loc)]
+    features.write_feature_entry(tmp_path, sources[0], sources[2], chunk=3, global_clip=sources[1])
+    assert all(src.reads == [(0, 3), (3, 6), (6, 9)] for src in sources)
+    assert torch.equal(features.FeatureFile(tmp_path / "global.npy").tensor(), g)
+    assert torch.equal(features.FeatureFile(tmp_path / "global_clip.npy").tensor(), g_clip)
+    assert torch.equal(features.FeatureFile(tmp_path / "local.npy").tensor(), loc.half())
+    with pytest.raises(ValueError, match="global_clip has 6 rows, expected 7 like global_emb"):
+        features.write_feature_entry(tmp_path / "bad", g, global_clip=g_clip[:6])
 
 
 def test_feature_file_reads_rows_like_the_array(tmp_path):

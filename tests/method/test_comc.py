@@ -196,6 +196,19 @@ def test_decision_functions_scores_several_models_as_each_alone(fitted):
         torch.testing.assert_close(together[name]["merged"], model.scores(g, loc)["merged"])
 
 
+def test_decision_functions_keeps_only_the_entries_asked_for(fitted):
+    est, _ = fitted
+    g, loc = _unit(5, 16, seed=4), _unit(5, 2, 16, seed=5)
+    models = {"a": est, "b": est.with_params(alpha=1.0)}
+    kept = decision_functions(models, g, loc, keep={"a": ["global", "merged"]})
+    assert set(kept["a"]) == {"global", "merged"} and set(kept["b"]) == {"global", "local", "merged"}
+    torch.testing.assert_close(kept["a"]["global"], est.scores(g, loc)["global"])
+    with pytest.raises(ValueError, match=r"keep: names \['z'\] are not among the models"):
+        decision_functions(models, g, loc, keep={"z": ["merged"]})
+    with pytest.raises(ValueError, match=r"keep\['a'\]: expected a list of entries among"):
+        decision_functions(models, g, loc, keep={"a": "merged"})
+
+
 # --- the authors' released checkpoint ----------------------------------------------------------
 def test_the_released_checkpoint_is_a_fitted_estimator_with_the_official_inference():
     est = CoMC.from_official_checkpoint()

@@ -5,7 +5,7 @@ import torch
 
 from lcmc_core.method.mapping import mean_shift
 from lcmc_core.method.metrics import average_precision_per_class
-from lcmc_core.method.peers import DECAP_ALPHA, sparc_standardize, standardize_modality
+from lcmc_core.method.peers import DECAP_ALPHA, i0t_scores, sparc_standardize, standardize_modality
 
 
 def test_sparc_standardize_by_hand():
@@ -52,6 +52,17 @@ def test_standardize_modality_by_hand():
         standardize_modality(x, mu, std=np.array([1.0, 0.0]))
     with pytest.raises(ValueError, match="mean: expected shape"):
         standardize_modality(x, np.zeros(3))
+
+
+def test_i0t_scores_equal_the_standardised_product_in_any_block_size():
+    gen = torch.Generator().manual_seed(3)
+    images, classes = torch.randn(11, 6, generator=gen), torch.randn(4, 6, generator=gen)
+    img_mean, txt_mean = images.mean(0), torch.randn(6, generator=gen)
+    whole = standardize_modality(images, img_mean) @ standardize_modality(classes, txt_mean).T
+    for rows in (1, 4, 11, 100):
+        torch.testing.assert_close(i0t_scores(images, classes, img_mean, txt_mean, rows=rows), whole)
+    with pytest.raises(ValueError, match=r"images: expected an \(N, D\) matrix"):
+        i0t_scores(images[0], classes, img_mean, txt_mean)
 
 
 def test_decap_is_the_mapping_without_the_image_residual():
