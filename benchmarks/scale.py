@@ -15,7 +15,9 @@ mean anything here.
 
 Usage: python benchmarks/scale.py --dataset coco2014|nuswide [--n N] [--corpus 100000] [--keep DIR]
 Last line: ``peak_rss_gb=<x> seconds=<y> n=<N>`` (seconds of the comparison itself).
-Targets on 2 CPU cores: COCO (40,504) peak RSS <= 4 GB and <= 15 min; NUS-WIDE (107,859) <= 4 GB.
+Targets on 2 CPU cores: COCO (40,504) peak RSS <= 2.5 GB and <= 15 min; NUS-WIDE (107,859) <= 2.7 GB
+(what the benchmark measured before SPARC and CLIP's own pooling joined it; measured now: 2.02 and
+2.60 GB, 7.0 and 14.5 min).
 """
 import argparse
 import gc
